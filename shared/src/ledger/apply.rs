@@ -1,0 +1,258 @@
+//! The only place a posting is decided: `apply(profile, request)` returns the balanced legs, the
+//! result and the next profile, or a typed error. Pure: the store persists what it returns.
+
+use super::account::{Account, Legs};
+use super::error::LedgerError;
+use super::hold::{Hold, MAX_OPEN_HOLDS};
+use super::lot::lot_expired_from;
+use super::posting::{Op, Posting, PostingRequest, PostingResult};
+use super::profile::Profile;
+use crate::ids::OrderId;
+use crate::money::Points;
+use crate::time::{BusinessTime, Month};
+use std::collections::BTreeMap;
+
+/// A decided posting and the profile it leaves behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub posting: Posting,
+    pub profile: Profile,
+}
+
+/// Decides `request` against `profile`. The profile's invariants hold before and after; the
+/// legs sum to zero; the returned profile's version is one more than the given one.
+pub fn apply(profile: &Profile, request: &PostingRequest) -> Result<Applied, LedgerError> {
+    debug_assert!(
+        profile.check_invariants().is_ok(),
+        "profile broken before apply"
+    );
+    request.validate()?;
+    if request.member != profile.member {
+        return Err(LedgerError::WrongMember(request.id.clone()));
+    }
+    let mut movement = Movement {
+        profile: profile.clone(),
+        legs: Legs::default(),
+        at: request.at,
+    };
+    for op in &request.ops {
+        movement.op(op)?;
+    }
+    let Movement {
+        profile: mut next,
+        legs,
+        ..
+    } = movement;
+    if legs.sum() != Some(0) {
+        let violation = super::Violation::UnbalancedLegs(request.id.to_string());
+        return Err(LedgerError::Invariant(violation));
+    }
+    next.check_invariants()?;
+    next.version = next.version.checked_add(1).ok_or(LedgerError::Overflow)?;
+    let available_delta = next
+        .available
+        .checked_sub(profile.available)
+        .ok_or(LedgerError::Overflow)?;
+    let result = PostingResult {
+        posting_id: request.id.clone(),
+        available: next.available,
+        held: next.held,
+        debt: next.debt,
+        available_delta,
+    };
+    let posting = Posting {
+        request: request.clone(),
+        legs,
+        result,
+    };
+    Ok(Applied {
+        posting,
+        profile: next,
+    })
+}
+
+/// Turns a `HoldNotOpen` into the precise error once the caller knows whether the hold's void or
+/// capture posting was recorded (capture after void and void after capture are distinct errors).
+pub fn explain_closed_hold(op: &Op, voided: bool, captured: bool) -> Option<LedgerError> {
+    match op {
+        Op::Capture { order, .. } if voided => Some(LedgerError::CaptureAfterVoid(order.clone())),
+        Op::Void { order } if captured => Some(LedgerError::VoidAfterCapture(order.clone())),
+        _ => None,
+    }
+}
+
+/// The order whose hold an operation closes, if it closes one.
+pub fn closed_hold(op: &Op) -> Option<&OrderId> {
+    match op {
+        Op::Capture { order, .. } | Op::Void { order } => Some(order),
+        _ => None,
+    }
+}
+
+fn overflow<T>(value: Option<T>) -> Result<T, LedgerError> {
+    value.ok_or(LedgerError::Overflow)
+}
+
+/// A profile being moved by one posting, with the legs recorded so far.
+struct Movement {
+    profile: Profile,
+    legs: Legs,
+    at: BusinessTime,
+}
+
+impl Movement {
+    fn op(&mut self, op: &Op) -> Result<(), LedgerError> {
+        match op {
+            Op::Earn { source, points } => self.issue(Account::Issuance(*source), *points),
+            Op::Redeem { usage, points } => {
+                self.debit_available(*points)?;
+                self.post(Account::Redemption(*usage), points.value())
+            }
+            Op::Hold {
+                order,
+                points,
+                expires_at,
+            } => self.hold(order, *points, *expires_at),
+            Op::Capture { order, usage } => {
+                let hold = self.close_hold(order)?;
+                self.post(Account::Redemption(*usage), hold.points.value())
+            }
+            Op::Void { order } => self.void(order),
+            Op::ReturnRedemption { usage, points } => {
+                self.issue(Account::Redemption(*usage), *points)
+            }
+            Op::Clawback { points } => self.clawback(*points),
+            Op::Expire { month } => self.expire(*month),
+        }
+    }
+
+    fn post(&mut self, account: Account, amount: i64) -> Result<(), LedgerError> {
+        overflow(self.legs.post(account, amount))
+    }
+
+    /// Points come in from `from`: they repay debt first, the rest lands in this month's lot.
+    fn issue(&mut self, from: Account, points: Points) -> Result<(), LedgerError> {
+        debug_assert!(
+            points.is_positive(),
+            "validate() admits only positive amounts"
+        );
+        self.post(from, overflow(points.checked_neg())?.value())?;
+        self.credit_available(self.at.month(), points)?;
+        self.settle_debt()
+    }
+
+    fn credit_available(&mut self, month: Month, points: Points) -> Result<(), LedgerError> {
+        let p = &mut self.profile;
+        p.available = overflow(p.available.checked_add(points))?;
+        overflow(p.lots.add(month, points))?;
+        self.post(Account::Available, points.value())
+    }
+
+    /// Takes `points` from available, oldest lots first, and says which lots gave how much.
+    fn debit_available(&mut self, points: Points) -> Result<BTreeMap<Month, Points>, LedgerError> {
+        let p = &mut self.profile;
+        if p.available < points {
+            return Err(LedgerError::InsufficientPoints {
+                available: p.available,
+                wanted: points,
+            });
+        }
+        let taken = overflow(p.lots.take_oldest(points))?;
+        p.available = overflow(p.available.checked_sub(points))?;
+        self.post(Account::Available, overflow(points.checked_neg())?.value())?;
+        Ok(taken)
+    }
+
+    /// Debt is repaid from available points before they can be used for anything else.
+    fn settle_debt(&mut self) -> Result<(), LedgerError> {
+        let repay = self.profile.debt.min(self.profile.available);
+        if repay.is_positive() {
+            self.debit_available(repay)?;
+            self.profile.debt = overflow(self.profile.debt.checked_sub(repay))?;
+            self.post(Account::Debt, repay.value())?;
+        }
+        Ok(())
+    }
+
+    fn hold(
+        &mut self,
+        order: &OrderId,
+        points: Points,
+        expires_at: BusinessTime,
+    ) -> Result<(), LedgerError> {
+        if self.profile.holds.contains_key(order) {
+            return Err(LedgerError::HoldAlreadyOpen(order.clone()));
+        }
+        if self.profile.holds.len() >= MAX_OPEN_HOLDS {
+            return Err(LedgerError::TooManyOpenHolds {
+                max: MAX_OPEN_HOLDS,
+            });
+        }
+        let lots = self.debit_available(points)?;
+        self.profile.held = overflow(self.profile.held.checked_add(points))?;
+        self.post(Account::Held, points.value())?;
+        self.profile.holds.insert(
+            order.clone(),
+            Hold {
+                points,
+                expires_at,
+                lots,
+            },
+        );
+        Ok(())
+    }
+
+    fn close_hold(&mut self, order: &OrderId) -> Result<Hold, LedgerError> {
+        let hold = self
+            .profile
+            .holds
+            .remove(order)
+            .ok_or_else(|| LedgerError::HoldNotOpen(order.clone()))?;
+        self.profile.held = overflow(self.profile.held.checked_sub(hold.points))?;
+        self.post(Account::Held, overflow(hold.points.checked_neg())?.value())?;
+        Ok(hold)
+    }
+
+    /// Returns exactly the lots the hold took. Lots that expired meanwhile break at once (their
+    /// month's expiry may already have run), and returned points repay debt first.
+    fn void(&mut self, order: &OrderId) -> Result<(), LedgerError> {
+        let hold = self.close_hold(order)?;
+        for (month, points) in hold.lots {
+            self.credit_available(month, points)?;
+            if lot_expired_from(month) <= self.at {
+                self.break_lot_part(month, points)?;
+            }
+        }
+        self.settle_debt()
+    }
+
+    fn break_lot_part(&mut self, month: Month, points: Points) -> Result<(), LedgerError> {
+        let p = &mut self.profile;
+        overflow(p.lots.take_exact(month, points))?;
+        p.available = overflow(p.available.checked_sub(points))?;
+        self.post(Account::Available, overflow(points.checked_neg())?.value())?;
+        self.post(Account::Breakage, points.value())
+    }
+
+    fn clawback(&mut self, points: Points) -> Result<(), LedgerError> {
+        let taken = self.profile.available.min(points);
+        if taken.is_positive() {
+            self.debit_available(taken)?;
+        }
+        let owed = overflow(points.checked_sub(taken))?;
+        self.profile.debt = overflow(self.profile.debt.checked_add(owed))?;
+        self.post(Account::Debt, overflow(owed.checked_neg())?.value())?;
+        self.post(Account::Clawback, points.value())
+    }
+
+    fn expire(&mut self, month: Month) -> Result<(), LedgerError> {
+        if self.at < lot_expired_from(month) {
+            return Err(LedgerError::LotNotExpired { month });
+        }
+        let points = self.profile.lots.get(month);
+        if points.is_zero() {
+            return Err(LedgerError::NothingToExpire { month });
+        }
+        self.break_lot_part(month, points)
+    }
+}

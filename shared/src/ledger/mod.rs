@@ -1,0 +1,28 @@
+//! The points ledger (DESIGN §5): double-entry, exactly-once, never negative.
+//!
+//! Only this module decides a posting (`apply`), and only `store::ledger` writes one.
+
+mod account;
+mod apply;
+mod audit;
+mod book;
+mod error;
+mod hold;
+mod lot;
+mod posting;
+mod profile;
+
+pub use account::{Account, Legs, Source, UnknownAccount, Usage};
+pub use apply::{apply, closed_hold, explain_closed_hold, Applied};
+pub use audit::{audit, AuditReport};
+pub use book::{replay, Book, PostingOutcome};
+pub use error::{ErrorClass, LedgerError, Violation};
+pub use hold::{Hold, MAX_OPEN_HOLDS};
+pub use lot::{lot_expired_from, lot_expires_on, Lots, LOT_LIFETIME_MONTHS};
+pub use posting::{Op, Posting, PostingRequest, PostingResult, MAX_OPS};
+pub use profile::Profile;
+
+#[cfg(test)]
+mod scenarios;
+#[cfg(test)]
+mod simulation;

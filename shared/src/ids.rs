@@ -137,6 +137,35 @@ token_id!(
     UnionId, "unionid", 64
 );
 
+/// A way WeChat names a person (DESIGN §3): the Official Account's or the mini-program's OpenID,
+/// or the Open Platform's UnionID shared by both. Each maps to exactly one member.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Identity {
+    Oa(OpenId),
+    Mini(OpenId),
+    Union(UnionId),
+}
+
+impl Identity {
+    /// `oa#<openid>`, `mini#<openid>` or `union#<unionid>`.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Oa(id) => format!("oa#{id}"),
+            Self::Mini(id) => format!("mini#{id}"),
+            Self::Union(id) => format!("union#{id}"),
+        }
+    }
+
+    /// For logs: the kind and a masked value.
+    pub fn masked(&self) -> String {
+        match self {
+            Self::Oa(id) => format!("oa#{}", id.masked()),
+            Self::Mini(id) => format!("mini#{}", id.masked()),
+            Self::Union(id) => format!("union#{}", id.masked()),
+        }
+    }
+}
+
 /// Linli's own member id: a ULID (time-ordered, 26 Crockford base32 characters).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

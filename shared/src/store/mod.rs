@@ -1,1 +1,9 @@
-//! Storage adapters.
+//! Storage adapters: repository traits in domain terms with their DynamoDB implementations
+//! (DESIGN §4). Every write path reports what it cost through `wru`.
+
+mod error;
+pub mod ledger;
+pub mod members;
+pub mod wru;
+
+pub use error::StoreError;

@@ -1,0 +1,422 @@
+//! The ledger on DynamoDB: one `TransactWriteItems` per posting (DESIGN §4–5).
+//!
+//! 1. Read the profile (consistent).
+//! 2. `ledger::apply` decides: the posting's legs and result, and the next profile.
+//! 3. Write, in one transaction: put `POSTING#<id>` if it does not exist, and update the profile's
+//!    ledger attributes if its version did not move; both return the old item on a failed
+//!    condition (`ALL_OLD`), which tells the outcomes apart without another read:
+//!    - the posting exists → same content: its stored result (a replay); other content: error;
+//!    - the version moved → re-decide against the profile the failure returned;
+//!    - `TransactionConflict` (another transaction on the same items) → jittered backoff, retry.
+//!
+//! A refusal by the ledger (e.g. insufficient points) may be a retry of a posting that already
+//! succeeded (its own effect is why it is now refused), so a refusal first looks for the posting.
+
+use super::item::{
+    self, decode_posting, decode_profile, integer, posting_key, profile_key, string, Item,
+    HISTORY_INDEX, HISTORY_PROJECTION, PK, POSTED_AT, SK,
+};
+use super::{HistoryLine, LedgerStore, Posted, RetryPolicy};
+use crate::ids::{MemberId, PostingId};
+use crate::ledger::{
+    apply, closed_hold, explain_closed_hold, replay, Applied, LedgerError, Posting, PostingOutcome,
+    PostingRequest, Profile,
+};
+use crate::money::Points;
+use crate::store::wru::{item_size, lsi_entry_size, WriteCost};
+use crate::store::StoreError;
+use crate::time::BusinessTime;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+use std::time::Duration;
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+const TRANSACTION_CONFLICT: &str = "TransactionConflict";
+
+#[derive(Clone, Debug)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+    retry: RetryPolicy,
+}
+
+/// Why a posting transaction did not commit.
+enum Cancelled {
+    /// The posting id is already recorded (its stored item, when DynamoDB returned it).
+    PostingExists(Option<Box<Item>>),
+    /// The profile changed since it was read (its current item), or it does not exist (None).
+    ProfileMoved(Option<Box<Item>>),
+    /// Another transaction was working on the same items.
+    Conflict,
+}
+
+impl DynamoLedger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        Ok(output.item)
+    }
+
+    async fn stored_posting(
+        &self,
+        member: &MemberId,
+        id: &PostingId,
+    ) -> Result<Option<Posting>, StoreError> {
+        match self.get(posting_key(member, id)).await? {
+            Some(item) => decode_posting(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The ledger refused `request`. A retry of a posting that already succeeded gets its stored
+    /// result; a capture of a voided hold (or the reverse) gets the precise error.
+    async fn refused(
+        &self,
+        request: &PostingRequest,
+        error: LedgerError,
+        attempts: u32,
+    ) -> Result<Posted, StoreError> {
+        if let Some(stored) = self.stored_posting(&request.member, &request.id).await? {
+            return replayed(&stored, request, attempts);
+        }
+        if let LedgerError::HoldNotOpen(_) = &error {
+            for op in &request.ops {
+                let Some(order) = closed_hold(op) else {
+                    continue;
+                };
+                let member = &request.member;
+                let voided = self.get(posting_key(member, &PostingId::void_order(order)));
+                let captured = self.get(posting_key(member, &PostingId::pay_order(order)));
+                let (voided, captured) = tokio::try_join!(voided, captured)?;
+                if let Some(precise) = explain_closed_hold(op, voided.is_some(), captured.is_some())
+                {
+                    return Err(precise.into());
+                }
+            }
+        }
+        tracing::info!(
+            posting = %request.id,
+            member = %request.member.masked(),
+            reason = %error,
+            "posting refused"
+        );
+        Err(error.into())
+    }
+
+    /// Writes a decided posting; `profile_item` is the profile item it was decided against.
+    async fn write(
+        &self,
+        applied: &Applied,
+        profile_item: &Item,
+        before: &Profile,
+    ) -> Result<Result<WriteCost, Cancelled>, StoreError> {
+        let posting_item = item::posting_item(&applied.posting)?;
+        let next_profile_item = item::updated_profile_item(profile_item, &applied.profile)?;
+        let mut cost = WriteCost::default();
+        cost.add_transactional("posting", item_size(&posting_item))
+            .add_transactional(
+                "history index",
+                lsi_entry_size(&posting_item, &[PK, SK, POSTED_AT], &HISTORY_PROJECTION),
+            )
+            .add_transactional(
+                "profile",
+                item_size(profile_item).max(item_size(&next_profile_item)),
+            );
+
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(posting_item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+
+        let mut names = HashMap::from([("#v".to_owned(), item::VERSION.to_owned())]);
+        let mut values = HashMap::from([(
+            ":expected".to_owned(),
+            AttributeValue::N(before.version.to_string()),
+        )]);
+        let mut sets = Vec::new();
+        for (i, (name, value)) in item::ledger_attributes(&applied.profile)?
+            .into_iter()
+            .enumerate()
+        {
+            names.insert(format!("#a{i}"), name);
+            values.insert(format!(":a{i}"), value);
+            sets.push(format!("#a{i} = :a{i}"));
+        }
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(&before.member)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression("#v = :expected")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+
+        let sent = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Ok(cost)),
+            Err(error) => {
+                let reasons = match error.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                        cancelled.cancellation_reasons().to_vec()
+                    }
+                    _ => return Err(StoreError::dynamo("TransactWriteItems", error)),
+                };
+                match classify(&reasons) {
+                    Some(cancelled) => Ok(Err(cancelled)),
+                    None => Err(StoreError::dynamo("TransactWriteItems", error)),
+                }
+            }
+        }
+    }
+
+    async fn pause(&self, attempt: u32) {
+        let ceiling = self.retry.ceiling_ms(attempt);
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=ceiling))).await;
+    }
+}
+
+fn classify(reasons: &[CancellationReason]) -> Option<Cancelled> {
+    let code = |i: usize| reasons.get(i).and_then(CancellationReason::code);
+    let old = |i: usize| {
+        reasons
+            .get(i)
+            .and_then(CancellationReason::item)
+            .filter(|item| !item.is_empty())
+            .map(|item| Box::new(item.clone()))
+    };
+    if code(0) == Some(CONDITION_FAILED) {
+        return Some(Cancelled::PostingExists(old(0)));
+    }
+    if code(1) == Some(CONDITION_FAILED) {
+        return Some(Cancelled::ProfileMoved(old(1)));
+    }
+    if reasons
+        .iter()
+        .any(|r| r.code() == Some(TRANSACTION_CONFLICT))
+    {
+        return Some(Cancelled::Conflict);
+    }
+    None
+}
+
+fn replayed(
+    stored: &Posting,
+    request: &PostingRequest,
+    attempts: u32,
+) -> Result<Posted, StoreError> {
+    let outcome = replay(stored, request).inspect_err(|e| {
+        tracing::error!(
+            posting = %request.id,
+            member = %request.member.masked(),
+            error = %e,
+            "posting id reused with different content"
+        );
+    })?;
+    tracing::info!(
+        posting = %request.id,
+        member = %request.member.masked(),
+        "posting already recorded: stored result returned"
+    );
+    Ok(Posted {
+        outcome,
+        cost: WriteCost::default(),
+        attempts,
+    })
+}
+
+impl LedgerStore for DynamoLedger {
+    async fn open(&self, member: &MemberId, at: BusinessTime) -> Result<bool, StoreError> {
+        let item = item::new_profile_item(member, at)?;
+        let mut cost = WriteCost::default();
+        cost.add("profile", item_size(&item));
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match sent {
+            Ok(_) => {
+                tracing::info!(member = %member.masked(), wru = cost.total(), "profile opened");
+                Ok(true)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        }
+    }
+
+    async fn profile(&self, member: &MemberId) -> Result<Option<Profile>, StoreError> {
+        match self.get(profile_key(member)).await? {
+            Some(item) => decode_profile(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn post(&self, request: &PostingRequest) -> Result<Posted, StoreError> {
+        let mut profile_item = self.get(profile_key(&request.member)).await?;
+        for attempt in 1..=self.retry.max_attempts {
+            let Some(current) = profile_item.take() else {
+                return match self.stored_posting(&request.member, &request.id).await? {
+                    Some(stored) => replayed(&stored, request, attempt),
+                    None => Err(LedgerError::UnknownMember.into()),
+                };
+            };
+            let before = decode_profile(&current)?;
+            let applied = match apply(&before, request) {
+                Ok(applied) => applied,
+                Err(error) => return self.refused(request, error, attempt).await,
+            };
+            match self.write(&applied, &current, &before).await? {
+                Ok(cost) => {
+                    tracing::info!(
+                        posting = %request.id,
+                        member = %request.member.masked(),
+                        available = applied.profile.available.value(),
+                        delta = applied.posting.result.available_delta.value(),
+                        wru = cost.total(),
+                        attempts = attempt,
+                        "posting applied"
+                    );
+                    return Ok(Posted {
+                        outcome: PostingOutcome {
+                            result: applied.posting.result,
+                            replayed: false,
+                        },
+                        cost,
+                        attempts: attempt,
+                    });
+                }
+                Err(Cancelled::PostingExists(Some(stored))) => {
+                    return replayed(&decode_posting(&stored)?, request, attempt);
+                }
+                Err(Cancelled::PostingExists(None)) => {
+                    let stored = self.stored_posting(&request.member, &request.id).await?;
+                    return match stored {
+                        Some(stored) => replayed(&stored, request, attempt),
+                        None => Err(StoreError::Corrupt {
+                            key: request.id.to_string(),
+                            why: "the posting exists but cannot be read".to_owned(),
+                        }),
+                    };
+                }
+                Err(Cancelled::ProfileMoved(now)) => {
+                    tracing::debug!(posting = %request.id, attempt, "profile moved: re-deciding");
+                    profile_item = now.map(|item| *item);
+                }
+                Err(Cancelled::Conflict) => {
+                    tracing::debug!(posting = %request.id, attempt, "transaction conflict: retrying");
+                    self.pause(attempt).await;
+                    profile_item = self.get(profile_key(&request.member)).await?;
+                }
+            }
+        }
+        tracing::warn!(
+            posting = %request.id,
+            member = %request.member.masked(),
+            attempts = self.retry.max_attempts,
+            "posting gave up under contention"
+        );
+        Err(StoreError::Contended {
+            attempts: self.retry.max_attempts,
+        })
+    }
+
+    async fn history(
+        &self,
+        member: &MemberId,
+        before: Option<BusinessTime>,
+        limit: u16,
+    ) -> Result<Vec<HistoryLine>, StoreError> {
+        let mut condition = "#pk = :pk".to_owned();
+        let mut names = HashMap::from([("#pk".to_owned(), PK.to_owned())]);
+        let mut values =
+            HashMap::from([(":pk".to_owned(), AttributeValue::S(item::member_pk(member)))]);
+        if let Some(before) = before {
+            condition.push_str(" AND #at < :before");
+            names.insert("#at".to_owned(), POSTED_AT.to_owned());
+            values.insert(":before".to_owned(), item::number(before.epoch_ms()));
+        }
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(HISTORY_INDEX)
+            .key_condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(false)
+            .limit(i32::from(limit.max(1)))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        output.items().iter().map(history_line).collect()
+    }
+}
+
+fn history_line(item: &Item) -> Result<HistoryLine, StoreError> {
+    let sk = string(item, SK).unwrap_or_default();
+    let bad = |why: &str| StoreError::Corrupt {
+        key: sk.clone(),
+        why: why.to_owned(),
+    };
+    let posting_id = sk
+        .strip_prefix("POSTING#")
+        .and_then(|id| PostingId::parse(id).ok())
+        .ok_or_else(|| bad("not a posting key"))?;
+    let at = integer(item, POSTED_AT)
+        .and_then(|ms| BusinessTime::from_epoch_ms(ms).ok())
+        .ok_or_else(|| bad("no posted_at"))?;
+    Ok(HistoryLine {
+        posting_id,
+        kind: string(item, item::KIND).unwrap_or_default(),
+        at,
+        delta: Points::new(integer(item, item::DELTA).unwrap_or(0)),
+    })
+}

@@ -1,0 +1,332 @@
+//! How the ledger lives in the `Ledger` table (DESIGN §4):
+//!
+//! | pk | sk | attributes |
+//! |---|---|---|
+//! | `MEMBER#<id>` | `PROFILE` | `v` version, `av` available, `hd` held, `db` debt, `lots` {`YYYYMM`: points}, `holds` {order: {`p` points, `x` expires ms, `l` {`YYYYMM`: points}}}, `since` ms |
+//! | `MEMBER#<id>` | `POSTING#<posting-id>` | `posted_at` ms, `kind`, `delta` (change of available), `body` (the posting as JSON) |
+//!
+//! The profile's attribute names are short because the item must stay within 1 KB (1 WRU per
+//! write) with 13 lots and a few open holds; other features (tier, growth) add their own
+//! attributes to the same item, and the ledger's update only touches its own.
+//! The history index `by_posted_at` (LSI) projects `kind` and `delta`.
+
+use crate::ids::{MemberId, OrderId, PostingId};
+use crate::ledger::{Hold, Lots, Posting, Profile};
+use crate::money::Points;
+use crate::store::StoreError;
+use crate::time::{BusinessTime, Month};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const POSTED_AT: &str = "posted_at";
+pub const KIND: &str = "kind";
+pub const DELTA: &str = "delta";
+pub const BODY: &str = "body";
+pub const VERSION: &str = "v";
+pub const PROFILE_SK: &str = "PROFILE";
+/// The local secondary index that lists a member's postings by business time.
+pub const HISTORY_INDEX: &str = "by_posted_at";
+/// What the history index projects besides its keys.
+pub const HISTORY_PROJECTION: [&str; 2] = [KIND, DELTA];
+
+pub fn member_pk(member: &MemberId) -> String {
+    format!("MEMBER#{member}")
+}
+
+pub fn posting_sk(id: &PostingId) -> String {
+    format!("POSTING#{id}")
+}
+
+pub fn key(pk: String, sk: String) -> Item {
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(pk)),
+        (SK.to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+pub fn profile_key(member: &MemberId) -> Item {
+    key(member_pk(member), PROFILE_SK.to_owned())
+}
+
+pub fn posting_key(member: &MemberId, id: &PostingId) -> Item {
+    key(member_pk(member), posting_sk(id))
+}
+
+/// The ledger's attributes of the profile item.
+#[derive(Serialize, Deserialize)]
+struct LedgerAttributes {
+    v: u64,
+    av: i64,
+    hd: i64,
+    db: i64,
+    #[serde(default)]
+    lots: BTreeMap<String, i64>,
+    #[serde(default)]
+    holds: BTreeMap<String, HoldAttributes>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HoldAttributes {
+    p: i64,
+    x: i64,
+    l: BTreeMap<String, i64>,
+}
+
+fn month_map<'a>(lots: impl Iterator<Item = (Month, Points)> + 'a) -> BTreeMap<String, i64> {
+    lots.map(|(m, p)| (m.key(), p.value())).collect()
+}
+
+/// The ledger's attributes of `profile`, as `SET` values (names without `#`).
+pub fn ledger_attributes(profile: &Profile) -> Result<Item, StoreError> {
+    let attrs = LedgerAttributes {
+        v: profile.version,
+        av: profile.available.value(),
+        hd: profile.held.value(),
+        db: profile.debt.value(),
+        lots: month_map(profile.lots.iter()),
+        holds: profile
+            .holds
+            .iter()
+            .map(|(order, hold)| {
+                let attrs = HoldAttributes {
+                    p: hold.points.value(),
+                    x: hold.expires_at.epoch_ms(),
+                    l: month_map(hold.lots.iter().map(|(m, p)| (*m, *p))),
+                };
+                (order.to_string(), attrs)
+            })
+            .collect(),
+    };
+    serde_dynamo::to_item(attrs).map_err(|e| corrupt("profile", e))
+}
+
+/// A new member's profile item: no points, version 0.
+pub fn new_profile_item(member: &MemberId, since: BusinessTime) -> Result<Item, StoreError> {
+    let mut item = profile_key(member);
+    item.extend(ledger_attributes(&Profile::new(member.clone()))?);
+    item.insert("since".to_owned(), number(since.epoch_ms()));
+    Ok(item)
+}
+
+/// `item` with its ledger attributes replaced by those of `profile`: what the update leaves.
+pub fn updated_profile_item(item: &Item, profile: &Profile) -> Result<Item, StoreError> {
+    let mut next = item.clone();
+    next.extend(ledger_attributes(profile)?);
+    Ok(next)
+}
+
+/// Reads the ledger's view of a member from the profile item, checking its invariants.
+pub fn decode_profile(item: &Item) -> Result<Profile, StoreError> {
+    let pk = string(item, PK).unwrap_or_default();
+    let bad = |why: String| StoreError::Corrupt {
+        key: pk.clone(),
+        why,
+    };
+    let member = pk
+        .strip_prefix("MEMBER#")
+        .ok_or_else(|| bad("not a member key".to_owned()))
+        .and_then(|id| MemberId::parse(id).map_err(|e| bad(e.to_string())))?;
+    let attrs: LedgerAttributes =
+        serde_dynamo::from_item(item.clone()).map_err(|e| bad(e.to_string()))?;
+    let lots = decode_months(&attrs.lots).map_err(&bad)?;
+    let mut profile_lots = Lots::default();
+    for (month, points) in lots {
+        profile_lots
+            .add(month, points)
+            .ok_or_else(|| bad("lot overflow".to_owned()))?;
+    }
+    let mut holds = BTreeMap::new();
+    for (order, hold) in &attrs.holds {
+        let order = OrderId::parse(order).map_err(|e| bad(e.to_string()))?;
+        let expires_at = BusinessTime::from_epoch_ms(hold.x).map_err(|e| bad(e.to_string()))?;
+        let hold = Hold {
+            points: Points::new(hold.p),
+            expires_at,
+            lots: decode_months(&hold.l).map_err(&bad)?,
+        };
+        holds.insert(order, hold);
+    }
+    let profile = Profile {
+        member,
+        version: attrs.v,
+        available: Points::new(attrs.av),
+        held: Points::new(attrs.hd),
+        debt: Points::new(attrs.db),
+        lots: profile_lots,
+        holds,
+    };
+    profile
+        .check_invariants()
+        .map_err(|v| bad(format!("ledger invariant: {v}")))?;
+    Ok(profile)
+}
+
+fn decode_months(map: &BTreeMap<String, i64>) -> Result<BTreeMap<Month, Points>, String> {
+    map.iter()
+        .map(|(m, p)| {
+            let month = m.parse::<Month>().map_err(|e| e.to_string())?;
+            if *p < 0 {
+                return Err(format!("negative lot {m}"));
+            }
+            Ok((month, Points::new(*p)))
+        })
+        .collect()
+}
+
+/// The immutable posting item.
+pub fn posting_item(posting: &Posting) -> Result<Item, StoreError> {
+    let request = &posting.request;
+    let body = serde_json::to_string(posting).map_err(|e| corrupt("posting", e))?;
+    let mut item = posting_key(&request.member, &request.id);
+    item.insert(POSTED_AT.to_owned(), number(request.at.epoch_ms()));
+    item.insert(
+        KIND.to_owned(),
+        AttributeValue::S(request.id.kind().to_owned()),
+    );
+    item.insert(
+        DELTA.to_owned(),
+        number(posting.result.available_delta.value()),
+    );
+    item.insert(BODY.to_owned(), AttributeValue::S(body));
+    Ok(item)
+}
+
+pub fn decode_posting(item: &Item) -> Result<Posting, StoreError> {
+    let bad = |why: String| StoreError::Corrupt {
+        key: format!(
+            "{}/{}",
+            string(item, PK).unwrap_or_default(),
+            string(item, SK).unwrap_or_default()
+        ),
+        why,
+    };
+    let body = string(item, BODY).ok_or_else(|| bad("no body".to_owned()))?;
+    serde_json::from_str(&body).map_err(|e| bad(e.to_string()))
+}
+
+pub fn number(n: impl ToString) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+pub fn string(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub fn integer(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        key: what.to_owned(),
+        why: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{apply, Op, PostingRequest, Source, Usage, MAX_OPEN_HOLDS};
+    use crate::store::wru::{item_size, write_units};
+
+    fn at(ms: i64) -> BusinessTime {
+        BusinessTime::from_epoch_ms(ms).unwrap()
+    }
+
+    /// A member with a lot in each of 13 months and the most open holds, each spread over lots.
+    fn busy_profile() -> (Profile, Vec<Posting>) {
+        let start = Month::new(2025, 11).unwrap().start().epoch_ms();
+        let member = MemberId::generate(at(start), 42);
+        let mut profile = Profile::new(member.clone());
+        let mut postings = vec![];
+        let mut post = |profile: &mut Profile, id: &str, when: BusinessTime, ops: Vec<Op>| {
+            let id = PostingId::parse(id).unwrap();
+            let request = PostingRequest::new(id, member.clone(), when, ops);
+            let applied = apply(profile, &request).unwrap();
+            *profile = applied.profile;
+            postings.push(applied.posting);
+        };
+        for month in 0..13 {
+            let when = Month::new(2025, 11).unwrap().plus(month).start();
+            let order = format!("pay:order:O-2025-{month:03}-AAAAAAAAAAAAAAAAAAAA");
+            let earn = Op::Earn {
+                source: Source::Pay,
+                points: Points::new(12_345),
+            };
+            post(&mut profile, &order, when, vec![earn]);
+        }
+        let when = Month::new(2026, 11).unwrap().start();
+        for n in 0..MAX_OPEN_HOLDS {
+            let order = OrderId::parse(&format!("O-HOLD-{n}-AAAAAAAAAAAAAAAAAAAAAAAA")).unwrap();
+            let hold = Op::Hold {
+                order: order.clone(),
+                points: Points::new(12_345 + 50),
+                expires_at: when.plus_ms(900_000),
+            };
+            post(
+                &mut profile,
+                &format!("hold:order:{order}"),
+                when,
+                vec![hold],
+            );
+        }
+        let spend = Op::Redeem {
+            usage: Usage::Goods,
+            points: Points::new(1),
+        };
+        post(&mut profile, "adjust:T1", when, vec![spend]);
+        (profile, postings)
+    }
+
+    #[test]
+    fn a_busy_profile_round_trips_and_fits_in_one_kilobyte() {
+        let (profile, _) = busy_profile();
+        assert_eq!(profile.holds.len(), MAX_OPEN_HOLDS);
+        assert!(profile.lots.len() >= 8, "{:?}", profile.lots);
+        let mut item = new_profile_item(&profile.member, at(1_764_000_000_000)).unwrap();
+        item = updated_profile_item(&item, &profile).unwrap();
+        assert_eq!(decode_profile(&item).unwrap(), profile);
+        let size = item_size(&item);
+        assert!(size <= 1024, "profile item is {size} bytes");
+        assert_eq!(write_units(size), 1);
+    }
+
+    #[test]
+    fn postings_round_trip_and_fit_in_one_kilobyte() {
+        let (_, postings) = busy_profile();
+        for posting in postings {
+            let item = posting_item(&posting).unwrap();
+            assert_eq!(decode_posting(&item).unwrap(), posting);
+            let size = item_size(&item);
+            assert!(size <= 1024, "posting item is {size} bytes");
+        }
+    }
+
+    #[test]
+    fn a_tampered_profile_is_refused_not_trusted() {
+        let (profile, _) = busy_profile();
+        let mut item = new_profile_item(&profile.member, at(1_764_000_000_000)).unwrap();
+        item = updated_profile_item(&item, &profile).unwrap();
+        item.insert("av".to_owned(), number(profile.available.value() + 1));
+        assert!(matches!(
+            decode_profile(&item),
+            Err(StoreError::Corrupt { .. })
+        ));
+        item.remove("av");
+        assert!(matches!(
+            decode_profile(&item),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+}

@@ -1,0 +1,79 @@
+//! The ledger over memory, for other crates' fast GIVEN/WHEN/THEN tests (feature `memory`).
+//! Same semantics as `DynamoLedger` (both delegate the decision to `ledger::Book`/`apply`);
+//! adapter tests prove the DynamoDB one against DynamoDB Local.
+
+use super::{HistoryLine, LedgerStore, Posted};
+use crate::ids::MemberId;
+use crate::ledger::{Book, PostingRequest, Profile};
+use crate::store::wru::WriteCost;
+use crate::store::StoreError;
+use crate::time::BusinessTime;
+use std::sync::{Mutex, PoisonError};
+
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    book: Mutex<Book>,
+}
+
+impl MemoryLedger {
+    /// A copy of the book, e.g. to audit it.
+    pub fn book(&self) -> Book {
+        self.book
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Book) -> T) -> T {
+        f(&mut self.book.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl LedgerStore for MemoryLedger {
+    async fn open(&self, member: &MemberId, _at: BusinessTime) -> Result<bool, StoreError> {
+        Ok(self.with(|book| {
+            let new = book.profile(member).is_none();
+            book.open(member.clone());
+            new
+        }))
+    }
+
+    async fn profile(&self, member: &MemberId) -> Result<Option<Profile>, StoreError> {
+        Ok(self.with(|book| book.profile(member).cloned()))
+    }
+
+    async fn post(&self, request: &PostingRequest) -> Result<Posted, StoreError> {
+        let outcome = self.with(|book| book.post(request))?;
+        Ok(Posted {
+            outcome,
+            cost: WriteCost::default(),
+            attempts: 1,
+        })
+    }
+
+    async fn history(
+        &self,
+        member: &MemberId,
+        before: Option<BusinessTime>,
+        limit: u16,
+    ) -> Result<Vec<HistoryLine>, StoreError> {
+        let mut lines: Vec<HistoryLine> = self.with(|book| {
+            book.postings()
+                .filter(|p| &p.request.member == member)
+                .filter(|p| before.is_none_or(|b| p.request.at < b))
+                .map(|p| HistoryLine {
+                    posting_id: p.request.id.clone(),
+                    kind: p.request.id.kind().to_owned(),
+                    at: p.request.at,
+                    delta: p.result.available_delta,
+                })
+                .collect()
+        });
+        lines.sort_by(|a, b| {
+            b.at.cmp(&a.at)
+                .then_with(|| b.posting_id.cmp(&a.posting_id))
+        });
+        lines.truncate(usize::from(limit.max(1)));
+        Ok(lines)
+    }
+}

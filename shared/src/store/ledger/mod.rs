@@ -1,0 +1,99 @@
+//! `store::ledger`: the only writer of postings (DESIGN §5). It reads the member's profile,
+//! lets `ledger::apply` decide, and writes the posting and the new profile in one transaction
+//! whose conditions make a duplicate collide and a concurrent change re-decide.
+
+mod dynamo;
+pub mod item;
+#[cfg(any(test, feature = "memory"))]
+mod memory;
+
+pub use dynamo::DynamoLedger;
+#[cfg(any(test, feature = "memory"))]
+pub use memory::MemoryLedger;
+
+use super::wru::WriteCost;
+use super::StoreError;
+use crate::ids::{MemberId, PostingId};
+use crate::ledger::{PostingOutcome, PostingRequest, Profile};
+use crate::money::Points;
+use crate::time::BusinessTime;
+use std::future::Future;
+
+/// A posting request's answer, with what it cost to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Posted {
+    pub outcome: PostingOutcome,
+    /// Nothing for a replay: the stored result is returned and nothing is written.
+    pub cost: WriteCost,
+    /// How many times the transaction was tried (1 without contention).
+    pub attempts: u32,
+}
+
+/// One line of a member's points history, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryLine {
+    pub posting_id: PostingId,
+    pub kind: String,
+    pub at: BusinessTime,
+    /// The change of available points.
+    pub delta: Points,
+}
+
+/// The ledger's persistence, in domain terms.
+pub trait LedgerStore {
+    /// Creates the member's empty profile unless it exists. True when created.
+    fn open(
+        &self,
+        member: &MemberId,
+        at: BusinessTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The member's ledger profile, read consistently.
+    fn profile(
+        &self,
+        member: &MemberId,
+    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+
+    /// Applies `request` exactly once: a repeat with the same content returns the stored
+    /// result; a different request under a recorded id is `IdReusedWithDifferentContent`.
+    fn post(
+        &self,
+        request: &PostingRequest,
+    ) -> impl Future<Output = Result<Posted, StoreError>> + Send;
+
+    /// The member's postings, newest first, at most `limit`, older than `before` when given.
+    fn history(
+        &self,
+        member: &MemberId,
+        before: Option<BusinessTime>,
+        limit: u16,
+    ) -> impl Future<Output = Result<Vec<HistoryLine>, StoreError>> + Send;
+}
+
+/// How hard `post` tries under contention: full-jitter exponential backoff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_ms: u64,
+    pub cap_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    /// A member's postings are rarely concurrent (the FIFO queue orders them per member); the
+    /// budget is sized for a burst of a few dozen at once, within a Lambda's timeout.
+    fn default() -> Self {
+        Self {
+            max_attempts: 80,
+            base_ms: 4,
+            cap_ms: 250,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The longest pause before attempt `attempt + 1`; the caller draws uniformly below it.
+    pub fn ceiling_ms(&self, attempt: u32) -> u64 {
+        let growth = 1u64.checked_shl(attempt.min(16)).unwrap_or(u64::MAX);
+        self.base_ms.saturating_mul(growth).min(self.cap_ms)
+    }
+}

@@ -1,0 +1,240 @@
+//! Identity items (DESIGN §3): `IDENTITY#<kind>#<value>` / `IDENTITY` → member id, in the
+//! `Ledger` table. They are created with `attribute_not_exists`, together with the new member's
+//! profile in one transaction, so concurrent first contacts (a follow and a mini-program login
+//! at the same moment, or WeChat repeating a push) converge on one member.
+
+use super::ledger::item::{self, key, string, Item};
+use super::wru::{item_size, WriteCost};
+use super::StoreError;
+use crate::ids::{Identity, MemberId};
+use crate::time::BusinessTime;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use std::future::Future;
+
+const IDENTITY_SK: &str = "IDENTITY";
+const MEMBER: &str = "member";
+
+/// The member an identity resolved to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub member: MemberId,
+    /// True when this call created the member (first contact).
+    pub created: bool,
+    pub cost: WriteCost,
+}
+
+/// What linking an identity to a member found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Linked {
+    /// The identity now names the member (or already did).
+    Linked,
+    /// The identity already names another member: the two must be merged.
+    OtherMember(MemberId),
+}
+
+pub trait Members {
+    /// The member `identity` names, if any (consistent read).
+    fn find(
+        &self,
+        identity: &Identity,
+    ) -> impl Future<Output = Result<Option<MemberId>, StoreError>> + Send;
+
+    /// The member `identity` names, created with an empty profile on first contact. `candidate`
+    /// is the id a new member gets; concurrent callers converge on whichever was written first.
+    fn find_or_create(
+        &self,
+        identity: &Identity,
+        candidate: MemberId,
+        at: BusinessTime,
+    ) -> impl Future<Output = Result<Membership, StoreError>> + Send;
+
+    /// Makes `identity` name `member` too, unless it already names someone.
+    fn link(
+        &self,
+        identity: &Identity,
+        member: &MemberId,
+        at: BusinessTime,
+    ) -> impl Future<Output = Result<Linked, StoreError>> + Send;
+}
+
+#[derive(Clone, Debug)]
+pub struct DynamoMembers {
+    client: Client,
+    table: String,
+}
+
+fn identity_key(identity: &Identity) -> Item {
+    key(
+        format!("IDENTITY#{}", identity.key()),
+        IDENTITY_SK.to_owned(),
+    )
+}
+
+fn identity_item(identity: &Identity, member: &MemberId, at: BusinessTime) -> Item {
+    let mut item = identity_key(identity);
+    item.insert(MEMBER.to_owned(), AttributeValue::S(member.to_string()));
+    item.insert("since".to_owned(), item::number(at.epoch_ms()));
+    item
+}
+
+fn member_of(item: &Item) -> Result<MemberId, StoreError> {
+    string(item, MEMBER)
+        .and_then(|m| MemberId::parse(&m).ok())
+        .ok_or_else(|| StoreError::Corrupt {
+            key: string(item, item::PK).unwrap_or_default(),
+            why: "identity without a valid member".to_owned(),
+        })
+}
+
+fn put_if_absent(table: &str, item: Item) -> Result<Put, StoreError> {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
+}
+
+impl DynamoMembers {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+impl Members for DynamoMembers {
+    async fn find(&self, identity: &Identity) -> Result<Option<MemberId>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(identity_key(identity)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        output.item.as_ref().map(member_of).transpose()
+    }
+
+    async fn find_or_create(
+        &self,
+        identity: &Identity,
+        candidate: MemberId,
+        at: BusinessTime,
+    ) -> Result<Membership, StoreError> {
+        if let Some(member) = self.find(identity).await? {
+            return Ok(Membership {
+                member,
+                created: false,
+                cost: WriteCost::default(),
+            });
+        }
+        let identity_item = identity_item(identity, &candidate, at);
+        let profile_item = item::new_profile_item(&candidate, at)?;
+        let mut cost = WriteCost::default();
+        cost.add_transactional("identity", item_size(&identity_item))
+            .add_transactional("profile", item_size(&profile_item));
+        let sent = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(put_if_absent(&self.table, identity_item)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(put_if_absent(&self.table, profile_item)?)
+                    .build(),
+            )
+            .send()
+            .await;
+        match sent {
+            Ok(_) => {
+                tracing::info!(
+                    identity = %identity.masked(),
+                    member = %candidate.masked(),
+                    wru = cost.total(),
+                    "member created"
+                );
+                Ok(Membership {
+                    member: candidate,
+                    created: true,
+                    cost,
+                })
+            }
+            Err(error) => {
+                let existing = match error.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                        .cancellation_reasons()
+                        .first()
+                        .filter(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .and_then(CancellationReason::item)
+                        .map(member_of)
+                        .transpose()?,
+                    _ => None,
+                };
+                match existing {
+                    // Someone else's first contact won: converge on their member.
+                    Some(member) => Ok(Membership {
+                        member,
+                        created: false,
+                        cost: WriteCost::default(),
+                    }),
+                    None => match self.find(identity).await? {
+                        Some(member) => Ok(Membership {
+                            member,
+                            created: false,
+                            cost: WriteCost::default(),
+                        }),
+                        None => Err(StoreError::dynamo("TransactWriteItems", error)),
+                    },
+                }
+            }
+        }
+    }
+
+    async fn link(
+        &self,
+        identity: &Identity,
+        member: &MemberId,
+        at: BusinessTime,
+    ) -> Result<Linked, StoreError> {
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(identity_item(identity, member, at)))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Linked::Linked),
+            Err(error) => {
+                let Some(service) = error.as_service_error() else {
+                    return Err(StoreError::dynamo("PutItem", error));
+                };
+                if !service.is_conditional_check_failed_exception() {
+                    return Err(StoreError::dynamo("PutItem", error));
+                }
+                let owner = match self.find(identity).await? {
+                    Some(owner) => owner,
+                    None => return Err(StoreError::dynamo("PutItem", error)),
+                };
+                if &owner == member {
+                    Ok(Linked::Linked)
+                } else {
+                    Ok(Linked::OtherMember(owner))
+                }
+            }
+        }
+    }
+}

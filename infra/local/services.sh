@@ -1,0 +1,48 @@
+# Starts and stops the local components (sourced by test.sh, and by `make up` later).
+#   start_dynamodb <port>   DynamoDB Local, in memory
+#   start_moto <port>       moto's server: the SQS stand-in
+#   wait_for_port <port> <name>
+#   stop_services           stops what this shell started
+# Logs go to .local/logs/<name>.log.
+
+services_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+services_logs="$services_root/.local/logs"
+services_pids=()
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+start_dynamodb() {
+  local port=$1 dir="$services_root/.local/dynamodb"
+  mkdir -p "$services_logs"
+  (cd "$dir" && exec java -Xms64m -Xmx512m -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+    -inMemory -port "$port" -disableTelemetry) >"$services_logs/dynamodb.log" 2>&1 &
+  services_pids+=($!)
+}
+
+start_moto() {
+  local port=$1
+  mkdir -p "$services_logs"
+  "$services_root/.local/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$services_logs/moto.log" 2>&1 &
+  services_pids+=($!)
+}
+
+# Waits until something listens on 127.0.0.1:<port>, at most 60 s.
+wait_for_port() {
+  local port=$1 name=$2 i
+  for i in $(seq 1 600); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "[services] $name did not start on port $port; its log:" >&2
+  tail -n 40 "$services_logs/$name.log" >&2 || true
+  return 1
+}
+
+stop_services() {
+  local pid
+  for pid in "${services_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${services_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  services_pids=()
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `make test`: installs what is missing, starts DynamoDB Local and the SQS stand-in on free ports,
+# runs every suite, stops them and prints how long each suite took. Exits non-zero if any failed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+# shellcheck source=infra/local/services.sh
+source "$root/infra/local/services.sh"
+
+started=$(date +%s)
+"$root/infra/local/install.sh" || { echo "[test] install failed" >&2; exit 1; }
+
+dynamodb_port=$(free_port)
+moto_port=$(free_port)
+trap stop_services EXIT
+start_dynamodb "$dynamodb_port"
+start_moto "$moto_port"
+
+# The SDKs talk only to the local components, with throwaway credentials.
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$dynamodb_port"
+export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$moto_port"
+export AWS_REGION=cn-north-1 AWS_DEFAULT_REGION=cn-north-1
+export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
+export SAM_CLI_TELEMETRY=0 CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+names=() seconds=() results=()
+suite() {
+  local name=$1; shift
+  echo
+  echo "=== $name: $*"
+  local t0 t1 rc
+  t0=$(date +%s.%N)
+  "$@"
+  rc=$?
+  t1=$(date +%s.%N)
+  names+=("$name")
+  seconds+=("$(python3 -c "print(f'{$t1 - $t0:.1f}')")")
+  if [ $rc -eq 0 ]; then results+=(ok); else results+=("FAILED ($rc)"); fi
+}
+
+if cargo nextest --version >/dev/null 2>&1; then
+  run_tests() { cargo nextest run --workspace --no-fail-fast --failure-output final -E "$1"; }
+else
+  run_tests() { # without nextest: the same split with cargo test
+    case "$1" in
+      'kind(lib)') cargo test --workspace --lib ;;
+      *) cargo test --workspace --tests --test '*' ;;
+    esac
+  }
+fi
+
+suite "format" cargo fmt --all -- --check
+suite "template lint" "$root/.local/venv/bin/sam" validate --lint --region cn-north-1 -t "$root/template.yaml"
+suite "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+suite "build tests" cargo test --workspace --locked --no-run
+suite "unit + simulation (pure core)" run_tests 'kind(lib)'
+suite "wait for DynamoDB Local + SQS stand-in" bash -c "source '$root/infra/local/services.sh'; wait_for_port $dynamodb_port dynamodb && wait_for_port $moto_port moto"
+suite "adapters (DynamoDB Local)" run_tests 'kind(test)'
+
+echo
+echo "=== suite timings"
+failed=0
+for i in "${!names[@]}"; do
+  printf '  %-42s %7ss  %s\n' "${names[$i]}" "${seconds[$i]}" "${results[$i]}"
+  [ "${results[$i]}" = ok ] || failed=1
+done
+printf '  %-42s %7ss\n' "total (with install)" "$(( $(date +%s) - started ))"
+if [ $failed -ne 0 ]; then echo "make test: FAILED"; exit 1; fi
+echo "make test: all suites passed"

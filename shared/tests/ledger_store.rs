@@ -9,7 +9,9 @@ use common::{at, client, ledger_table, new_member, postings, NOW_MS};
 use linli::ids::{MemberId, OrderId, PostingId, RefundId, TicketId};
 use linli::ledger::{audit, LedgerError, Op, PostingRequest, Source, Usage};
 use linli::money::Points;
-use linli::store::ledger::item::{new_profile_item, posting_item, updated_profile_item};
+use linli::store::ledger::item::{
+    new_profile_item, posting_item, updated_profile_item, HISTORY_KEYS, HISTORY_PROJECTION,
+};
 use linli::store::ledger::{DynamoLedger, LedgerStore, Posted};
 use linli::store::wru::{item_size, lsi_entry_size, write_units};
 use linli::store::StoreError;
@@ -340,24 +342,9 @@ async fn a_posting_costs_six_wru_and_the_calculator_agrees_with_single_item_writ
     let mut posting = ledger_posting(&client, &table, &member, &PostingId::pay_order(&order)).await;
     posting.request.id = PostingId::pay_order(&OrderId::parse("O-CROSS-CHECK").unwrap());
     let item = posting_item(&posting).unwrap();
-    let written = client
-        .put_item()
-        .table_name(&table)
-        .set_item(Some(item.clone()))
-        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
-        .send()
-        .await
-        .unwrap();
-    let consumed = written.consumed_capacity.unwrap();
-    let table_units = consumed.table.and_then(|c| c.capacity_units).unwrap();
-    let index_units: f64 = consumed
-        .local_secondary_indexes
-        .unwrap_or_default()
-        .values()
-        .filter_map(|c| c.capacity_units)
-        .sum();
+    let (table_units, index_units) = put_alone(&client, &table, item.clone()).await;
     let posting_units = write_units(item_size(&item));
-    let index_entry = lsi_entry_size(&item, &["pk", "sk", "posted_at"], &["kind", "delta"]);
+    let index_entry = lsi_entry_size(&item, &HISTORY_KEYS, &HISTORY_PROJECTION);
     println!(
         "cross-check: posting item {} B → {posting_units} WRU (DynamoDB Local {table_units}); index entry {index_entry} B → {} WRU (DynamoDB Local {index_units})",
         item_size(&item),
@@ -383,11 +370,7 @@ async fn a_posting_costs_six_wru_and_the_calculator_agrees_with_single_item_writ
             "sk".into(),
             AttributeValue::S(format!("POSTING#ipad-{target}")),
         );
-        let entry = lsi_entry_size(
-            &index_padded,
-            &["pk", "sk", "posted_at"],
-            &["kind", "delta"],
-        );
+        let entry = lsi_entry_size(&index_padded, &HISTORY_KEYS, &HISTORY_PROJECTION);
         let kind_len = match &index_padded["kind"] {
             AttributeValue::S(kind) => kind.len(),
             other => panic!("kind is {other:?}"),
@@ -395,11 +378,7 @@ async fn a_posting_costs_six_wru_and_the_calculator_agrees_with_single_item_writ
         let kind = "k".repeat(target - (entry - kind_len));
         index_padded.insert("kind".into(), AttributeValue::S(kind));
         assert_eq!(
-            lsi_entry_size(
-                &index_padded,
-                &["pk", "sk", "posted_at"],
-                &["kind", "delta"]
-            ),
+            lsi_entry_size(&index_padded, &HISTORY_KEYS, &HISTORY_PROJECTION),
             target
         );
         let (table_units, _) = put_alone(&client, &table, padded).await;
@@ -415,25 +394,9 @@ async fn a_posting_costs_six_wru_and_the_calculator_agrees_with_single_item_writ
     let mut moved = profile.clone();
     moved.member = stranger;
     profile_item = updated_profile_item(&profile_item, &moved).unwrap();
-    let written = client
-        .put_item()
-        .table_name(&table)
-        .set_item(Some(profile_item.clone()))
-        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
-        .send()
-        .await
-        .unwrap();
-    let consumed = written.consumed_capacity.unwrap();
-    let units = consumed.capacity_units.unwrap();
+    let (units, index_units) = put_alone(&client, &table, profile_item.clone()).await;
     assert_eq!(f64::from(write_units(item_size(&profile_item))), units);
-    assert!(
-        consumed
-            .local_secondary_indexes
-            .unwrap_or_default()
-            .values()
-            .all(|c| c.capacity_units.unwrap_or(0.0) == 0.0),
-        "the profile is not in the history index"
-    );
+    assert_eq!(index_units, 0.0, "the profile is not in the history index");
 }
 
 /// Writes `item` alone and returns the table's and the history index's consumed units.

@@ -14,7 +14,7 @@
 
 use super::item::{
     self, decode_posting, decode_profile, integer, posting_key, profile_key, string, Item,
-    HISTORY_INDEX, HISTORY_PROJECTION, PK, POSTED_AT, SK,
+    HISTORY_INDEX, HISTORY_KEYS, HISTORY_PROJECTION, PK, POSTED_AT, SK,
 };
 use super::{HistoryLine, LedgerStore, Posted, RetryPolicy};
 use crate::ids::{MemberId, PostingId};
@@ -145,7 +145,7 @@ impl DynamoLedger {
         cost.add_transactional("posting", item_size(&posting_item))
             .add_transactional(
                 "history index",
-                lsi_entry_size(&posting_item, &[PK, SK, POSTED_AT], &HISTORY_PROJECTION),
+                lsi_entry_size(&posting_item, &HISTORY_KEYS, &HISTORY_PROJECTION),
             )
             .add_transactional(
                 "profile",

@@ -31,6 +31,8 @@ pub const VERSION: &str = "v";
 pub const PROFILE_SK: &str = "PROFILE";
 /// The local secondary index that lists a member's postings by business time.
 pub const HISTORY_INDEX: &str = "by_posted_at";
+/// The keys a history-index entry carries: the table's and the index's sort key.
+pub const HISTORY_KEYS: [&str; 3] = [PK, SK, POSTED_AT];
 /// What the history index projects besides its keys.
 pub const HISTORY_PROJECTION: [&str; 2] = [KIND, DELTA];
 

@@ -2,7 +2,8 @@
 # Installs what the local components need into .local/ (git-ignored), idempotently:
 #   - DynamoDB Local: AWS's jar, shipped inside the npm package amplify-dynamodb-simulator
 #     (only its tarball is fetched with `npm pack`; its JS dependencies are not needed);
-#   - a Python venv with moto[server] (the SQS stand-in) and aws-sam-cli (template lint, SAM local);
+#   - a Python venv with moto[server] (the SQS stand-in), aws-sam-cli (template lint, SAM local)
+#     and cargo-lambda (the default Lambda emulator: `cargo lambda watch`);
 #   - Java 17 from Debian's packages when no `java` is on PATH.
 # Usage: infra/local/install.sh [dynamodb] [python]   (no argument: everything)
 set -euo pipefail
@@ -11,7 +12,7 @@ local_dir="$root/.local"
 mkdir -p "$local_dir"
 
 DYNAMODB_SIMULATOR_VERSION=2.9.30 # ships DynamoDB Local 1.25.1
-PY_PACKAGES=("moto[server]==5.2.5" "aws-sam-cli==1.170.0")
+PY_PACKAGES=("moto[server]==5.2.5" "aws-sam-cli==1.170.0" "cargo-lambda==1.9.2")
 
 log() { printf '[install] %s\n' "$*" >&2; }
 

@@ -46,3 +46,34 @@ stop_services() {
   for pid in "${services_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   services_pids=()
 }
+
+# Starts the devstack in the background: start_devstack <log name> <devstack args…>
+start_devstack() {
+  local name=$1; shift
+  mkdir -p "$services_logs"
+  "$services_root/target/debug/devstack" "$@" >"$services_logs/$name.log" 2>&1 &
+  services_pids+=($!)
+}
+
+# Waits until <url> answers 200, at most <seconds> (default 300); prints the log on failure.
+wait_for_health() {
+  local url=$1 name=$2 limit=${3:-300}
+  if python3 - "$url" "$limit" <<'PY'
+import sys, time, urllib.request
+url, limit = sys.argv[1], float(sys.argv[2])
+deadline = time.time() + limit
+while time.time() < deadline:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            if r.status == 200:
+                sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.2)
+sys.exit(1)
+PY
+  then return 0; fi
+  echo "[services] $name not healthy at $url; its log:" >&2
+  tail -n 60 "$services_logs/$name.log" >&2 || true
+  return 1
+}

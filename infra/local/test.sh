@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: installs what is missing, starts DynamoDB Local and the SQS stand-in on free ports,
-# runs every suite, stops them and prints how long each suite took. Exits non-zero if any failed.
+# `make test`: installs what is missing, starts DynamoDB Local, the SQS stand-in and the devstack
+# (its own test template, under cargo-lambda) on free ports, runs every suite, stops them and
+# prints how long each suite took. Exits non-zero if any failed. Docker-free (see make test-sam).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -12,6 +13,8 @@ started=$(date +%s)
 
 dynamodb_port=$(free_port)
 moto_port=$(free_port)
+devstack_port=$(free_port)
+emulator_port=$(free_port)
 trap stop_services EXIT
 start_dynamodb "$dynamodb_port"
 start_moto "$moto_port"
@@ -22,6 +25,8 @@ export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$moto_port"
 export AWS_REGION=cn-north-1 AWS_DEFAULT_REGION=cn-north-1
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
 export SAM_CLI_TELEMETRY=0 CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+export PATH="$root/.local/venv/bin:$PATH" # cargo-lambda, sam, moto_server
+export DEVSTACK_URL="http://127.0.0.1:$devstack_port"
 
 names=() seconds=() results=()
 suite() {
@@ -44,7 +49,8 @@ else
   run_tests() { # without nextest: the same split with cargo test
     case "$1" in
       'kind(lib)') cargo test --workspace --lib ;;
-      *) cargo test --workspace --tests --test '*' ;;
+      *linli-devstack*) cargo test -p linli-devstack --test '*' ;;
+      *) cargo test -p linli --test '*' ;;
     esac
   }
 fi
@@ -52,10 +58,14 @@ fi
 suite "format" cargo fmt --all -- --check
 suite "template lint" "$root/.local/venv/bin/sam" validate --lint --region cn-north-1 -t "$root/template.yaml"
 suite "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
-suite "build tests" cargo test --workspace --locked --no-run
-suite "unit + simulation (pure core)" run_tests 'kind(lib)'
+suite "build tests and functions" bash -c "cargo test --workspace --locked --no-run && cargo build --workspace --bins --locked"
+suite "unit + simulation (pure core, devstack)" run_tests 'kind(lib)'
 suite "wait for DynamoDB Local + SQS stand-in" bash -c "source '$root/infra/local/services.sh'; wait_for_port $dynamodb_port dynamodb && wait_for_port $moto_port moto"
-suite "adapters (DynamoDB Local)" run_tests 'kind(test)'
+suite "adapters (DynamoDB Local)" run_tests 'package(linli) & kind(test)'
+start_devstack devstack-test --template infra/devstack/tests/template.yaml --port "$devstack_port" \
+  --emulator cargo-lambda --emulator-port "$emulator_port" --env-file infra/devstack/tests/test.env
+suite "devstack start (cargo-lambda)" wait_for_health "$DEVSTACK_URL/_local/health" devstack-test 300
+suite "devstack end to end (cargo-lambda)" run_tests 'package(linli-devstack) & kind(test)'
 
 echo
 echo "=== suite timings"

@@ -1,0 +1,159 @@
+//! Starts the Lambda emulator that runs the functions, as a child process whose log lines are
+//! merged into the devstack's output:
+//! - `cargo-lambda`: `cargo lambda watch`, each function a local process built from the
+//!   workspace, named by its binary; it inherits the functions' environment from us;
+//! - `sam`: `sam local start-lambda` (started by `infra/local/sam.sh`, which builds the image and
+//!   the generated template), functions named by logical id; the devstack only talks to it.
+
+use crate::stack::Function;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    CargoLambda,
+    Sam,
+}
+
+impl Kind {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "cargo-lambda" => Some(Self::CargoLambda),
+            "sam" => Some(Self::Sam),
+            _ => None,
+        }
+    }
+
+    /// The name the emulator knows a function by.
+    pub fn invoke_name(self, function: &Function) -> String {
+        match self {
+            Self::CargoLambda => function.binary.clone(),
+            Self::Sam => function.logical_id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("functions {a} and {b} set {name} differently; cargo-lambda gives every function one environment")]
+    ConflictingEnvironment { name: String, a: String, b: String },
+    #[error("could not start {what}: {why}")]
+    Spawn { what: String, why: String },
+    #[error(
+        "{what} did not listen on 127.0.0.1:{port} within {seconds} s; see its log lines above"
+    )]
+    NotListening {
+        what: String,
+        port: u16,
+        seconds: u64,
+    },
+}
+
+/// One environment for all functions (cargo-lambda runs them all with the same), refusing
+/// conflicting values.
+pub fn union_environment(
+    functions: &[(Function, BTreeMap<String, String>)],
+) -> Result<BTreeMap<String, String>, EmulatorError> {
+    let mut union: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (function, env) in functions {
+        for (name, value) in env {
+            match union.get(name) {
+                Some((existing, owner)) if existing != value => {
+                    return Err(EmulatorError::ConflictingEnvironment {
+                        name: name.clone(),
+                        a: owner.clone(),
+                        b: function.logical_id.clone(),
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    union.insert(name.clone(), (value.clone(), function.logical_id.clone()));
+                }
+            }
+        }
+    }
+    Ok(union.into_iter().map(|(k, (v, _))| (k, v)).collect())
+}
+
+/// Prints every line of `stream` prefixed, as part of the merged log.
+pub fn pump(prefix: &'static str, stream: impl AsyncRead + Unpin + Send + 'static) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            println!("[{prefix}] {line}");
+        }
+    });
+}
+
+/// Starts `cargo lambda watch` in `root` with `env`, its Invoke API on `port`.
+pub fn start_cargo_lambda(
+    root: &Path,
+    port: u16,
+    env: &BTreeMap<String, String>,
+) -> Result<Child, EmulatorError> {
+    let mut child = Command::new("cargo")
+        .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port"])
+        .arg(port.to_string())
+        .args(["--concurrency", "4", "--color", "never"])
+        .current_dir(root)
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        // Its own process group, so stopping it also stops the function processes it started.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| EmulatorError::Spawn {
+            what: "cargo lambda watch (is cargo-lambda installed? `make install` puts it in .local/venv/bin)".to_owned(),
+            why: e.to_string(),
+        })?;
+    if let Some(out) = child.stdout.take() {
+        pump("lambda", out);
+    }
+    if let Some(err) = child.stderr.take() {
+        pump("lambda", err);
+    }
+    Ok(child)
+}
+
+/// Waits until something listens on 127.0.0.1:`port`.
+pub async fn wait_listening(what: &str, port: u16, limit: Duration) -> Result<(), EmulatorError> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(EmulatorError::NotListening {
+        what: what.to_owned(),
+        port,
+        seconds: limit.as_secs(),
+    })
+}
+
+/// Stops `child` and every process of its group: TERM, then KILL after 3 s.
+pub async fn stop(child: &mut Child) {
+    let Some(pid) = child.id() else { return };
+    let group = format!("-{pid}");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", "--", &group])
+        .status();
+    if tokio::time::timeout(Duration::from_secs(3), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status();
+        let _ = child.wait().await;
+    }
+}

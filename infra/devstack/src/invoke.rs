@@ -1,0 +1,148 @@
+//! The one way the devstack runs a function: the Lambda Invoke API
+//! (`POST /2015-03-31/functions/{name}/invocations`), served by cargo-lambda or SAM CLI.
+//! Function errors, timeouts and init failures come back as `InvokeError`s with a clear reason.
+
+use serde_json::Value as Json;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The function ran and failed (returned an error or panicked).
+    #[error("{function} failed: {kind}: {message}")]
+    Function {
+        function: String,
+        kind: String,
+        message: String,
+    },
+    /// No answer in time: the function outlived its timeout, or it failed at init.
+    #[error(
+        "{function} did not answer within {seconds} s (timeout, or a failure at init: see its log)"
+    )]
+    Timeout { function: String, seconds: u64 },
+    /// The emulator could not be reached or does not know the function.
+    #[error("{function}: the emulator answered {status}: {detail}")]
+    Emulator {
+        function: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{function}: the emulator is unreachable at {url}: {why}")]
+    Unreachable {
+        function: String,
+        url: String,
+        why: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Invoker {
+    http: reqwest::Client,
+    base: String,
+    /// Added to each function's timeout: process start-up and the emulator's own work.
+    grace: Duration,
+}
+
+/// What an invocation returned and how long it took.
+#[derive(Clone, Debug)]
+pub struct Invoked {
+    pub output: Json,
+    pub elapsed: Duration,
+}
+
+impl Invoker {
+    pub fn new(base: impl Into<String>, grace: Duration) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base.into().trim_end_matches('/').to_owned(),
+            grace,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Invokes `function` (the emulator's name for it) with `event`, waiting at most its
+    /// `timeout_s` plus the grace.
+    pub async fn invoke(
+        &self,
+        function: &str,
+        timeout_s: u64,
+        event: &Json,
+    ) -> Result<Invoked, InvokeError> {
+        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
+        let limit = Duration::from_secs(timeout_s) + self.grace;
+        let started = Instant::now();
+        let sent = self.http.post(&url).json(event).timeout(limit).send().await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => {
+                return Err(InvokeError::Timeout {
+                    function: function.to_owned(),
+                    seconds: limit.as_secs(),
+                })
+            }
+            Err(e) => {
+                return Err(InvokeError::Unreachable {
+                    function: function.to_owned(),
+                    url,
+                    why: e.to_string(),
+                })
+            }
+        };
+        let status = response.status();
+        let function_error = response.headers().get("x-amz-function-error").is_some();
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) if e.is_timeout() => {
+                return Err(InvokeError::Timeout {
+                    function: function.to_owned(),
+                    seconds: limit.as_secs(),
+                })
+            }
+            Err(e) => {
+                return Err(InvokeError::Unreachable {
+                    function: function.to_owned(),
+                    url,
+                    why: e.to_string(),
+                })
+            }
+        };
+        let output: Json = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&body).into_owned()));
+        let elapsed = started.elapsed();
+        // RIE (SAM) marks failures with a header on a 200; cargo-lambda answers 500.
+        let is_error_body =
+            output.get("errorMessage").is_some() || output.get("errorType").is_some();
+        if function_error || (status.as_u16() == 500 && is_error_body) {
+            return Err(InvokeError::Function {
+                function: function.to_owned(),
+                kind: output["errorType"]
+                    .as_str()
+                    .unwrap_or("Unhandled")
+                    .to_owned(),
+                message: output["errorMessage"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+        }
+        if !status.is_success() {
+            let detail = output
+                .get("detail")
+                .or_else(|| output.get("message"))
+                .map(|d| {
+                    d.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| d.to_string())
+                })
+                .unwrap_or_else(|| output.to_string());
+            return Err(InvokeError::Emulator {
+                function: function.to_owned(),
+                status: status.as_u16(),
+                detail,
+            });
+        }
+        Ok(Invoked { output, elapsed })
+    }
+}

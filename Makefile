@@ -1,15 +1,27 @@
 # A newcomer's entry points (DESIGN §1). Every target installs what it needs into .local/.
-.PHONY: up test lint install clean-local
+.PHONY: up test test-sam invoke docker lint install clean-local
 
-## make up: the whole system locally with demo data (arrives with the local-stack issue, #4)
+EMULATOR ?= cargo-lambda
+
+## make up [EMULATOR=sam]: the whole system locally with demo data, in the foreground (Ctrl-C stops)
 up:
-	@echo "make up: the local stack (devstack around cargo-lambda or SAM CLI) arrives with issue #4."
-	@echo "Until then, 'make test' installs and starts DynamoDB Local and the SQS stand-in for the tests."
-	@exit 2
+	@EMULATOR=$(EMULATOR) infra/local/up.sh
 
-## make test: install what is missing, start DynamoDB Local + SQS stand-in, run every suite
+## make test: install what is missing, start DynamoDB Local, SQS stand-in and devstack, run every suite (no Docker)
 test:
 	@infra/local/test.sh
+
+## make test-sam: the devstack's end-to-end suite with functions under SAM CLI in Docker
+test-sam: docker
+	@infra/local/sam.sh test
+
+## make invoke FN=<LogicalId> EVENT=events/<function>/<file>.json: one invocation through `sam local invoke`
+invoke: docker
+	@infra/local/sam.sh invoke "$(FN)" "$(EVENT)"
+
+## make docker: install and start the Docker engine (idempotent; needs root)
+docker:
+	@infra/local/docker.sh
 
 ## make lint: formatting, clippy and the SAM template lint
 lint: install
@@ -17,7 +29,7 @@ lint: install
 	cargo clippy --workspace --all-targets -- -D warnings
 	SAM_CLI_TELEMETRY=0 .local/venv/bin/sam validate --lint --region cn-north-1
 
-## make install: DynamoDB Local, moto and SAM CLI into .local/ (idempotent)
+## make install: DynamoDB Local, moto, SAM CLI and cargo-lambda into .local/ (idempotent)
 install:
 	@infra/local/install.sh
 

@@ -1,6 +1,6 @@
 # Starts and stops the local components (sourced by test.sh, and by `make up` later).
 #   start_dynamodb <port>   DynamoDB Local, in memory
-#   start_moto <port>       moto's server: the SQS stand-in
+#   start_moto <port> [host] moto's server: the SQS stand-in (host 0.0.0.0 when containers need it)
 #   wait_for_port <port> <name>
 #   stop_services           stops what this shell started
 # Logs go to .local/logs/<name>.log.
@@ -22,9 +22,9 @@ start_dynamodb() {
 }
 
 start_moto() {
-  local port=$1
+  local port=$1 host=${2:-127.0.0.1}
   mkdir -p "$services_logs"
-  "$services_root/.local/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$services_logs/moto.log" 2>&1 &
+  "$services_root/.local/venv/bin/moto_server" -H "$host" -p "$port" >"$services_logs/moto.log" 2>&1 &
   services_pids+=($!)
 }
 
@@ -76,4 +76,12 @@ PY
   echo "[services] $name not healthy at $url; its log:" >&2
   tail -n 60 "$services_logs/$name.log" >&2 || true
   return 1
+}
+
+# The address containers reach the host at: the Docker bridge's gateway.
+docker_bridge_gateway() {
+  local gw
+  gw=$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
+  [ -z "$gw" ] && gw=$(ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
+  echo "${gw:-172.17.0.1}"
 }

@@ -157,3 +157,115 @@ pub async fn stop(child: &mut Child) {
         let _ = child.wait().await;
     }
 }
+
+/// The image `infra/local/sam.sh` builds for SAM CLI (the official ones cannot be pulled here).
+pub const SAM_IMAGE: &str = "linli-lambda-local:x86_64";
+
+/// Writes what SAM CLI needs into `dir`: a copy of the template whose functions point at the
+/// built binaries (`functions/<LogicalId>/bootstrap`, x86_64, no build metadata), and each
+/// function's environment (`env.json`, for `--env-vars`). Written for either emulator, so that
+/// `make invoke` can use it while the stack runs.
+pub fn prepare_sam(
+    root: &Path,
+    template_text: &str,
+    dir: &Path,
+    functions: &[(Function, BTreeMap<String, String>)],
+) -> Result<(), EmulatorError> {
+    use serde_yaml_ng::{Mapping, Value};
+    let fail = |what: &str, why: String| EmulatorError::Spawn {
+        what: what.to_owned(),
+        why,
+    };
+    let mut doc: Value = serde_yaml_ng::from_str(template_text)
+        .map_err(|e| fail("the SAM template", e.to_string()))?;
+    let arch = Value::Sequence(vec![Value::String("x86_64".into())]);
+    if let Some(globals) = doc
+        .get_mut("Globals")
+        .and_then(|g| g.get_mut("Function"))
+        .and_then(Value::as_mapping_mut)
+    {
+        globals.remove("CodeUri");
+        globals.insert("Architectures".into(), arch.clone());
+    }
+    std::fs::create_dir_all(dir.join("functions"))
+        .map_err(|e| fail("the SAM folder", e.to_string()))?;
+    let mut env_json = serde_json::Map::new();
+    for (function, env) in functions {
+        let Some(resource) = doc
+            .get_mut("Resources")
+            .and_then(|r| r.get_mut(function.logical_id.as_str()))
+            .and_then(Value::as_mapping_mut)
+        else {
+            continue;
+        };
+        resource.remove("Metadata");
+        let props = resource
+            .entry("Properties".into())
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+        if let Some(props) = props.as_mapping_mut() {
+            props.insert(
+                "CodeUri".into(),
+                Value::String(format!("functions/{}", function.logical_id)),
+            );
+            props.insert("Architectures".into(), arch.clone());
+            // SAM CLI only sets variables the template declares: declare the whole environment.
+            let vars: Mapping = env
+                .iter()
+                .map(|(k, v)| (Value::String(k.clone()), Value::String(v.clone())))
+                .collect();
+            let mut environment = Mapping::new();
+            environment.insert("Variables".into(), Value::Mapping(vars));
+            props.insert("Environment".into(), Value::Mapping(environment));
+        }
+        let code = dir.join("functions").join(&function.logical_id);
+        std::fs::create_dir_all(&code).map_err(|e| fail("the SAM folder", e.to_string()))?;
+        let built = root.join("target/debug").join(&function.binary);
+        let bootstrap = code.join("bootstrap");
+        let _ = std::fs::remove_file(&bootstrap);
+        if built.exists() && std::fs::hard_link(&built, &bootstrap).is_err() {
+            std::fs::copy(&built, &bootstrap).map_err(|e| fail("a bootstrap", e.to_string()))?;
+        }
+        env_json.insert(function.logical_id.clone(), serde_json::json!(env));
+    }
+    let text =
+        serde_yaml_ng::to_string(&doc).map_err(|e| fail("the SAM template", e.to_string()))?;
+    std::fs::write(dir.join("template.yaml"), text)
+        .map_err(|e| fail("the SAM template", e.to_string()))?;
+    let env_text =
+        serde_json::to_string_pretty(&env_json).map_err(|e| fail("env.json", e.to_string()))?;
+    std::fs::write(dir.join("env.json"), env_text).map_err(|e| fail("env.json", e.to_string()))?;
+    Ok(())
+}
+
+/// Starts `sam local start-lambda` on the prepared `dir`, its Invoke API on `port`. Containers
+/// share the host's network, so functions reach DynamoDB Local, moto and the stand-ins on
+/// 127.0.0.1 as they do under cargo-lambda.
+pub fn start_sam(dir: &Path, port: u16) -> Result<Child, EmulatorError> {
+    let mut child = Command::new("sam")
+        .args(["local", "start-lambda", "--template"])
+        .arg(dir.join("template.yaml"))
+        .arg("--env-vars")
+        .arg(dir.join("env.json"))
+        .args(["--host", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .args(["--warm-containers", "EAGER", "--invoke-image", SAM_IMAGE, "--skip-pull-image", "--docker-network", "host"])
+        .current_dir(dir)
+        .env("SAM_CLI_TELEMETRY", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| EmulatorError::Spawn {
+            what: "sam local start-lambda (is aws-sam-cli installed? `make install` puts it in .local/venv/bin)".to_owned(),
+            why: e.to_string(),
+        })?;
+    if let Some(out) = child.stdout.take() {
+        pump("sam", out);
+    }
+    if let Some(err) = child.stderr.take() {
+        pump("sam", err);
+    }
+    Ok(child)
+}

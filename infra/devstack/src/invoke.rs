@@ -108,19 +108,46 @@ impl Invoker {
                 })
             }
         };
-        let output: Json = serde_json::from_slice(&body)
-            .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&body).into_owned()));
+        // SAM CLI answers a function that timed out or died at init with an empty 200; a Lambda
+        // answer is never empty (a `null` result is the 4 bytes `null`).
+        if body.is_empty() && status.is_success() {
+            return Err(InvokeError::Timeout {
+                function: function.to_owned(),
+                seconds: timeout_s,
+            });
+        }
+        // A function's answer is JSON; SAM CLI reports a timeout as plain text ("Task timed out
+        // after 2.00 seconds") on a 200.
+        let output: Json = match serde_json::from_slice(&body) {
+            Ok(json) => json,
+            Err(_) => {
+                let text = String::from_utf8_lossy(&body).into_owned();
+                if text.contains("timed out") {
+                    return Err(InvokeError::Timeout {
+                        function: function.to_owned(),
+                        seconds: timeout_s,
+                    });
+                }
+                Json::String(text)
+            }
+        };
         let elapsed = started.elapsed();
-        // RIE (SAM) marks failures with a header on a 200; cargo-lambda answers 500.
-        let is_error_body =
-            output.get("errorMessage").is_some() || output.get("errorType").is_some();
-        if function_error || (status.as_u16() == 500 && is_error_body) {
+        // cargo-lambda answers a failure with a 500; SAM CLI's RIE with a 200 (sometimes with an
+        // `X-Amz-Function-Error` header). Either way the body is Lambda's error object.
+        if function_error || is_error_object(&output) {
+            let kind = output["errorType"]
+                .as_str()
+                .unwrap_or("Unhandled")
+                .to_owned();
+            if kind.contains("Timedout") || kind.contains("Timeout") {
+                return Err(InvokeError::Timeout {
+                    function: function.to_owned(),
+                    seconds: timeout_s,
+                });
+            }
             return Err(InvokeError::Function {
                 function: function.to_owned(),
-                kind: output["errorType"]
-                    .as_str()
-                    .unwrap_or("Unhandled")
-                    .to_owned(),
+                kind,
                 message: output["errorMessage"]
                     .as_str()
                     .unwrap_or_default()
@@ -144,5 +171,43 @@ impl Invoker {
             });
         }
         Ok(Invoked { output, elapsed })
+    }
+}
+
+/// Lambda's error object: `errorMessage` and/or `errorType`, and nothing but the fields an error
+/// carries. A function's ordinary answer never has this shape.
+fn is_error_object(output: &Json) -> bool {
+    let Some(object) = output.as_object() else {
+        return false;
+    };
+    let known = [
+        "errorMessage",
+        "errorType",
+        "stackTrace",
+        "requestId",
+        "trace",
+        "cause",
+    ];
+    (object.contains_key("errorMessage") || object.contains_key("errorType"))
+        && object.keys().all(|k| known.contains(&k.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn error_objects_are_told_from_answers() {
+        assert!(is_error_object(
+            &json!({"errorType": "Runtime.ExitError", "errorMessage": "exit status 1"})
+        ));
+        assert!(is_error_object(
+            &json!({"errorMessage": "boom", "stackTrace": []})
+        ));
+        assert!(!is_error_object(
+            &json!({"statusCode": 200, "errorMessage": "shown to the user"})
+        ));
+        assert!(!is_error_object(&json!("errorMessage")));
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 const USAGE: &str =
     "usage: devstack [--template template.yaml] [--port 3000] [--emulator cargo-lambda|sam]
                 [--emulator-port 9000] [--external-emulator] [--env-file infra/local/local.env]
+                [--bind 127.0.0.1] [--container-host <docker bridge gateway>]
                 [--stack-name linli-local] [--parameter Name=Value]... [--retry-after-seconds 1]";
 
 fn parse(args: Vec<String>) -> Result<Config, String> {
@@ -18,6 +19,8 @@ fn parse(args: Vec<String>) -> Result<Config, String> {
         root: std::env::current_dir().map_err(|e| e.to_string())?,
         template: PathBuf::from("template.yaml"),
         port: 3000,
+        bind: "127.0.0.1".into(),
+        container_host: None,
         stack_name: "linli-local".into(),
         parameters: BTreeMap::from([("Stage".to_owned(), "local".to_owned())]),
         emulator: Kind::CargoLambda,
@@ -51,6 +54,8 @@ fn parse(args: Vec<String>) -> Result<Config, String> {
                     .map_err(|_| "--emulator-port: not a port".to_owned())?;
             }
             "--external-emulator" => config.external_emulator = true,
+            "--bind" => config.bind = value("--bind")?,
+            "--container-host" => config.container_host = Some(value("--container-host")?),
             "--env-file" => config.env_file = Some(PathBuf::from(value("--env-file")?)),
             "--stack-name" => config.stack_name = value("--stack-name")?,
             "--parameter" => {

@@ -22,6 +22,11 @@ pub struct Config {
     pub root: PathBuf,
     pub template: PathBuf,
     pub port: u16,
+    /// The address the HTTP server binds (127.0.0.1; 0.0.0.0 when containers must reach it).
+    pub bind: String,
+    /// How functions in containers (SAM CLI) reach the host: `127.0.0.1` in their environment is
+    /// replaced by this address (the Docker bridge's gateway).
+    pub container_host: Option<String>,
     pub stack_name: String,
     pub parameters: BTreeMap<String, String>,
     pub emulator: Kind,
@@ -99,7 +104,7 @@ pub async fn run(config: Config) -> Result<Running, DevstackError> {
             return Err(DevstackError::MissingEndpoint(name));
         }
     }
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
+    let listener = tokio::net::TcpListener::bind((config.bind.as_str(), config.port))
         .await
         .map_err(|_| DevstackError::PortTaken {
             port: config.port,
@@ -154,36 +159,45 @@ pub async fn run(config: Config) -> Result<Running, DevstackError> {
             let mut env = file_env.clone();
             env.extend(base.clone());
             env.extend(f.environment.clone());
+            if let (Kind::Sam, Some(host)) = (config.emulator, &config.container_host) {
+                for value in env.values_mut() {
+                    *value = value.replace("127.0.0.1", host).replace("localhost", host);
+                }
+            }
             (f.clone(), env)
         })
         .collect();
 
+    let template_text = read(&config.template)?;
+    let sam_dir = config.root.join(".local/sam").join(&config.stack_name);
+    emulator::prepare_sam(&config.root, &template_text, &sam_dir, &per_function)?;
     let child = if config.external_emulator {
-        None
-    } else {
-        match config.emulator {
-            Kind::CargoLambda => {
-                let env = emulator::union_environment(&per_function)?;
-                let child = emulator::start_cargo_lambda(&config.root, config.emulator_port, &env)?;
-                emulator::wait_listening(
-                    "cargo lambda watch",
-                    config.emulator_port,
-                    Duration::from_secs(60),
-                )
-                .await?;
-                Some(child)
-            }
-            Kind::Sam => None,
-        }
-    };
-    if config.emulator == Kind::Sam || config.external_emulator {
         emulator::wait_listening(
             "the Lambda emulator",
             config.emulator_port,
             Duration::from_secs(300),
         )
         .await?;
-    }
+        None
+    } else {
+        let (child, what, limit) = match config.emulator {
+            Kind::CargoLambda => {
+                let env = emulator::union_environment(&per_function)?;
+                (
+                    emulator::start_cargo_lambda(&config.root, config.emulator_port, &env)?,
+                    "cargo lambda watch",
+                    60,
+                )
+            }
+            Kind::Sam => (
+                emulator::start_sam(&sam_dir, config.emulator_port)?,
+                "sam local start-lambda",
+                600,
+            ),
+        };
+        emulator::wait_listening(what, config.emulator_port, Duration::from_secs(limit)).await?;
+        Some(child)
+    };
 
     let clock = Arc::new(Clock::default());
     let invoker = Arc::new(Invoker::new(
@@ -211,7 +225,7 @@ pub async fn run(config: Config) -> Result<Running, DevstackError> {
             tokio::spawn(poller.run(sqs.clone(), invoker.clone()));
         }
     }
-    let callbacks = Callbacks::new(format!("http://{address}"));
+    let callbacks = Callbacks::new(format!("http://127.0.0.1:{}", address.port()));
     let mut stand_in_router = axum::Router::new();
     let mut stand_in_names = Vec::new();
     for stand_in in standins::all() {

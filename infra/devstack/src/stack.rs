@@ -82,6 +82,11 @@ pub fn register_known(template: &Template, resolver: &mut Resolver) -> Result<()
     };
     let mut known = Vec::new();
     for (id, resource) in &template.resources {
+        if let Some(condition) = &resource.condition {
+            if !resolver.condition(template, condition)? {
+                continue;
+            }
+        }
         let props = &resource.properties;
         let named = |key: &str| -> Result<Option<String>, TemplateError> {
             match props.as_mapping().and_then(|m| m.get(key)) {

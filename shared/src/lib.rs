@@ -11,3 +11,4 @@ pub mod queue;
 pub mod rules;
 pub mod store;
 pub mod time;
+pub mod wechat;

@@ -95,28 +95,45 @@ pub fn start_cargo_lambda(
     port: u16,
     env: &BTreeMap<String, String>,
 ) -> Result<Child, EmulatorError> {
-    let mut child = Command::new("cargo")
-        .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port"])
+    let mut command = Command::new("cargo");
+    command
+        .args([
+            "lambda",
+            "watch",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+        ])
         .arg(port.to_string())
         .args(["--concurrency", "4", "--color", "never"])
         .current_dir(root)
-        .envs(env)
+        .envs(env);
+    spawn(
+        command,
+        "lambda",
+        "cargo lambda watch (is cargo-lambda installed? `make install` puts it in .local/venv/bin)",
+    )
+}
+
+/// Starts `command` in its own process group (so stopping it also stops the function processes
+/// it started), its output merged into ours under `prefix`.
+fn spawn(mut command: Command, prefix: &'static str, what: &str) -> Result<Child, EmulatorError> {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
-        // Its own process group, so stopping it also stops the function processes it started.
         .process_group(0)
         .spawn()
         .map_err(|e| EmulatorError::Spawn {
-            what: "cargo lambda watch (is cargo-lambda installed? `make install` puts it in .local/venv/bin)".to_owned(),
+            what: what.to_owned(),
             why: e.to_string(),
         })?;
     if let Some(out) = child.stdout.take() {
-        pump("lambda", out);
+        pump(prefix, out);
     }
     if let Some(err) = child.stderr.take() {
-        pump("lambda", err);
+        pump(prefix, err);
     }
     Ok(child)
 }
@@ -238,34 +255,24 @@ pub fn prepare_sam(
 }
 
 /// Starts `sam local start-lambda` on the prepared `dir`, its Invoke API on `port`. Containers
-/// share the host's network, so functions reach DynamoDB Local, moto and the stand-ins on
-/// 127.0.0.1 as they do under cargo-lambda.
+/// reach DynamoDB Local, moto and the stand-ins through Docker's bridge (see `--container-host`).
 pub fn start_sam(dir: &Path, port: u16) -> Result<Child, EmulatorError> {
-    let mut child = Command::new("sam")
+    let mut command = Command::new("sam");
+    command
         .args(["local", "start-lambda", "--template"])
         .arg(dir.join("template.yaml"))
         .arg("--env-vars")
         .arg(dir.join("env.json"))
         .args(["--host", "127.0.0.1", "--port"])
         .arg(port.to_string())
-        .args(["--warm-containers", "EAGER", "--invoke-image", SAM_IMAGE, "--skip-pull-image", "--docker-network", "host"])
+        .args([
+            "--warm-containers",
+            "EAGER",
+            "--invoke-image",
+            SAM_IMAGE,
+            "--skip-pull-image",
+        ])
         .current_dir(dir)
-        .env("SAM_CLI_TELEMETRY", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| EmulatorError::Spawn {
-            what: "sam local start-lambda (is aws-sam-cli installed? `make install` puts it in .local/venv/bin)".to_owned(),
-            why: e.to_string(),
-        })?;
-    if let Some(out) = child.stdout.take() {
-        pump("sam", out);
-    }
-    if let Some(err) = child.stderr.take() {
-        pump("sam", err);
-    }
-    Ok(child)
+        .env("SAM_CLI_TELEMETRY", "0");
+    spawn(command, "sam", "sam local start-lambda (is aws-sam-cli installed? `make install` puts it in .local/venv/bin)")
 }

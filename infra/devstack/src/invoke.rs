@@ -73,41 +73,31 @@ impl Invoker {
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
         let limit = Duration::from_secs(timeout_s) + self.grace;
         let started = Instant::now();
-        let sent = self.http.post(&url).json(event).timeout(limit).send().await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => {
-                return Err(InvokeError::Timeout {
+        let failed = |e: reqwest::Error| {
+            if e.is_timeout() {
+                InvokeError::Timeout {
                     function: function.to_owned(),
                     seconds: limit.as_secs(),
-                })
-            }
-            Err(e) => {
-                return Err(InvokeError::Unreachable {
+                }
+            } else {
+                InvokeError::Unreachable {
                     function: function.to_owned(),
-                    url,
+                    url: url.clone(),
                     why: e.to_string(),
-                })
+                }
             }
         };
+        let response = self
+            .http
+            .post(&url)
+            .json(event)
+            .timeout(limit)
+            .send()
+            .await
+            .map_err(failed)?;
         let status = response.status();
         let function_error = response.headers().get("x-amz-function-error").is_some();
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) if e.is_timeout() => {
-                return Err(InvokeError::Timeout {
-                    function: function.to_owned(),
-                    seconds: limit.as_secs(),
-                })
-            }
-            Err(e) => {
-                return Err(InvokeError::Unreachable {
-                    function: function.to_owned(),
-                    url,
-                    why: e.to_string(),
-                })
-            }
-        };
+        let body = response.bytes().await.map_err(failed)?;
         // SAM CLI answers a function that timed out or died at init with an empty 200; a Lambda
         // answer is never empty (a `null` result is the 4 bytes `null`).
         if body.is_empty() && status.is_success() {

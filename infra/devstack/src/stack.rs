@@ -1,7 +1,7 @@
 //! What the devstack runs, read from the template: tables, queues, functions with their resolved
 //! environment and event sources. Pure: `provision` does the creating.
 
-use crate::template::{Physical, Resolver, Template, TemplateError};
+use crate::template::{invalid, Physical, Resolver, Template, TemplateError};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
@@ -59,13 +59,6 @@ fn text(value: &Json) -> Option<String> {
         Json::Number(n) => Some(n.to_string()),
         Json::Bool(b) => Some(b.to_string()),
         _ => None,
-    }
-}
-
-fn invalid(at: &str, what: impl Into<String>) -> TemplateError {
-    TemplateError::Invalid {
-        at: at.to_owned(),
-        what: what.into(),
     }
 }
 

@@ -25,7 +25,7 @@ pub enum TemplateError {
     },
 }
 
-fn invalid(at: &str, what: impl Into<String>) -> TemplateError {
+pub(crate) fn invalid(at: &str, what: impl Into<String>) -> TemplateError {
     TemplateError::Invalid {
         at: at.to_owned(),
         what: what.into(),

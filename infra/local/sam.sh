@@ -50,7 +50,7 @@ case "${1:-}" in
     cargo build --workspace --bins --locked || exit 1
     cargo test -p linli-devstack --no-run --locked || exit 1
     "$root/infra/local/install.sh" || exit 1
-    trap stop_services EXIT
+    trap 'stop_services; remove_sam_containers' EXIT
     dynamodb_port=$(free_port); moto_port=$(free_port); devstack_port=$(free_port); emulator_port=$(free_port)
     gateway=$(docker_bridge_gateway)
     # Functions run in containers on Docker's bridge: moto and the devstack listen beyond loopback.

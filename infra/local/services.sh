@@ -85,3 +85,12 @@ docker_bridge_gateway() {
   [ -z "$gw" ] && gw=$(ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
   echo "${gw:-172.17.0.1}"
 }
+
+# Removes SAM CLI's function containers left behind by an emulator that did not stop cleanly.
+remove_sam_containers() {
+  command -v docker >/dev/null 2>&1 || return 0
+  local left
+  left=$(docker ps -aq --filter ancestor=linli-lambda-local:rapid-x86_64 2>/dev/null)
+  [ -n "$left" ] && docker rm -f $left >/dev/null 2>&1 && echo "[services] removed leftover SAM containers" >&2
+  return 0
+}

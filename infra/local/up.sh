@@ -42,6 +42,7 @@ export PATH="$root/.local/venv/bin:$PATH"
 
 cleanup() {
   stop_services
+  [ "$emulator" = sam ] && remove_sam_containers
   echo "[up] stopped"
 }
 trap cleanup EXIT

@@ -157,14 +157,15 @@ pub async fn wait_listening(what: &str, port: u16, limit: Duration) -> Result<()
     })
 }
 
-/// Stops `child` and every process of its group: TERM, then KILL after 3 s.
+/// Stops `child` and every process of its group: TERM, then KILL after 10 s (SAM CLI removes
+/// its warm containers on TERM, which takes a few seconds).
 pub async fn stop(child: &mut Child) {
     let Some(pid) = child.id() else { return };
     let group = format!("-{pid}");
     let _ = std::process::Command::new("kill")
         .args(["-TERM", "--", &group])
         .status();
-    if tokio::time::timeout(Duration::from_secs(3), child.wait())
+    if tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .is_err()
     {

@@ -1,7 +1,8 @@
 //! Messages between functions (DESIGN §9): versioned envelopes, each with a deterministic id
-//! and the business time of its cause. The SQS publisher and the batch lifter come with the first
-//! function that sends or consumes.
+//! and the business time of its cause, and the SQS publisher.
 
 mod envelope;
+mod publisher;
 
 pub use envelope::{Envelope, EnvelopeError, Message, ENVELOPE_VERSION};
+pub use publisher::{dedup_id, Publisher, QueueError};

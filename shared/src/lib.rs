@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod money;
 pub mod queue;
 pub mod rules;
+pub mod session;
 pub mod store;
 pub mod time;
 pub mod wechat;

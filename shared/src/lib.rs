@@ -4,6 +4,7 @@
 //! no AWS, Lambda or tokio types, no I/O, no clock. The adapters (`store`, `queue`) do the I/O
 //! behind traits named in domain terms.
 
+pub mod config;
 pub mod ids;
 pub mod ledger;
 pub mod money;

@@ -1,8 +1,9 @@
 //! Linli's shared crate.
 //!
-//! The pure domain (`money`, `time`, `ids`, `ledger`, `rules`) takes values and returns values:
-//! no AWS, Lambda or tokio types, no I/O, no clock. The adapters (`store`, `queue`) do the I/O
-//! behind traits named in domain terms.
+//! The pure domain (`money`, `time`, `ids`, `ledger`, `rules`, `session`, and the protocols in
+//! `wechat`) takes values and returns values: no AWS, Lambda or tokio types, no I/O, no clock.
+//! The adapters (`store`, `queue`) do the I/O behind traits named in domain terms; `config` reads
+//! the environment once at init.
 
 pub mod config;
 pub mod ids;

@@ -21,6 +21,8 @@ fn shanghai() -> FixedOffset {
 pub enum TimeError {
     #[error("not an RFC 3339 time: {0:?}")]
     NotRfc3339(String),
+    #[error("not a yyyyMMddHHmmss time: {0:?}")]
+    NotCompact(String),
     #[error("time out of the supported range (years 1970–9999)")]
     OutOfRange,
     #[error("not a month (expected YYYY-MM or YYYYMM): {0:?}")]
@@ -49,6 +51,21 @@ impl BusinessTime {
         let parsed = DateTime::parse_from_rfc3339(text)
             .map_err(|_| TimeError::NotRfc3339(text.chars().take(64).collect()))?;
         Self::from_epoch_ms(parsed.timestamp_millis())
+    }
+
+    /// WeChat Pay's `yyyyMMddHHmmss` (e.g. `time_end`), which is Beijing time.
+    pub fn parse_shanghai_compact(text: &str) -> Result<Self, TimeError> {
+        let bad = || TimeError::NotCompact(text.chars().take(32).collect());
+        if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let local =
+            chrono::NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S").map_err(|_| bad())?;
+        let instant = shanghai()
+            .from_local_datetime(&local)
+            .single()
+            .ok_or_else(bad)?;
+        Self::from_epoch_ms(instant.timestamp_millis())
     }
 
     pub const fn epoch_ms(self) -> i64 {

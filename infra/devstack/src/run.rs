@@ -226,6 +226,7 @@ pub async fn run(config: Config) -> Result<Running, DevstackError> {
         }
     }
     let callbacks = Callbacks::new(format!("http://127.0.0.1:{}", address.port()));
+    let settings = Arc::new(file_env.clone());
     let mut stand_in_router = axum::Router::new();
     let mut stand_in_names = Vec::new();
     for stand_in in standins::all() {
@@ -234,6 +235,7 @@ pub async fn run(config: Config) -> Result<Running, DevstackError> {
             stand_in.as_ref(),
             clock.clone(),
             callbacks.clone(),
+            settings.clone(),
         ));
     }
     let app = Arc::new(Inner {

@@ -1,5 +1,7 @@
-//! WeChat protocols (DESIGN §6), pure: signatures, XML, encryption. No I/O.
+//! WeChat protocols (DESIGN §6): signatures, XML, encryption and answers are pure; the few
+//! outbound calls (`mini::code_to_session`) are thin functions over a given HTTP client.
 
+pub mod mini;
 pub mod pay_notify;
 pub mod pay_v2;
 pub mod xml;

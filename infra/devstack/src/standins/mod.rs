@@ -9,6 +9,7 @@
 //!   disarms.
 
 pub mod example;
+pub mod wechat;
 
 use crate::clock::Clock;
 use axum::body::{to_bytes, Body};
@@ -196,6 +197,9 @@ pub struct Kit {
     pub recorder: Recorder,
     pub faults: Faults,
     pub callbacks: Callbacks,
+    /// The local settings (`local.env` after environment overrides): the app ids and keys a
+    /// platform would check Linli's requests against.
+    pub settings: Arc<BTreeMap<String, String>>,
 }
 
 /// A platform stand-in: a name and its routes (relative to `/_local/<name>`).
@@ -205,13 +209,19 @@ pub trait StandIn {
 }
 
 /// Mounts `stand_in` with the framework's endpoints, recording and faults.
-pub fn mount(stand_in: &dyn StandIn, clock: Arc<Clock>, callbacks: Callbacks) -> Router {
+pub fn mount(
+    stand_in: &dyn StandIn,
+    clock: Arc<Clock>,
+    callbacks: Callbacks,
+    settings: Arc<BTreeMap<String, String>>,
+) -> Router {
     let kit = Kit {
         name: stand_in.name(),
         clock,
         recorder: Recorder::default(),
         faults: Faults::default(),
         callbacks,
+        settings,
     };
     let own = stand_in
         .routes(kit.clone())
@@ -317,5 +327,5 @@ async fn record_and_fault(State(kit): State<Kit>, request: Request, next: Next) 
 
 /// All stand-ins the devstack serves. Later issues add theirs here.
 pub fn all() -> Vec<Box<dyn StandIn>> {
-    vec![Box::new(example::Example)]
+    vec![Box::new(example::Example), Box::new(wechat::Wechat)]
 }

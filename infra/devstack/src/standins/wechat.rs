@@ -3,6 +3,7 @@
 //!   the app id and secret must be the local settings' `WECHAT_MINI_APP_ID` /
 //!   `WECHAT_MINI_APP_SECRET`; test codes are `test:<openid>` or `test:<openid>:<unionid>`;
 //!   anything else is WeChat's `40029 invalid code`.
+//!
 //! Access tokens, user info, QR codes and subscribe messages join with the issues that use them.
 
 use super::{Kit, StandIn};

@@ -15,6 +15,8 @@ dynamodb_port=$(free_port)
 moto_port=$(free_port)
 devstack_port=$(free_port)
 emulator_port=$(free_port)
+app_port=$(free_port)
+app_emulator_port=$(free_port)
 trap stop_services EXIT
 start_dynamodb "$dynamodb_port"
 start_moto "$moto_port"
@@ -27,6 +29,7 @@ export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISA
 export SAM_CLI_TELEMETRY=0 CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 export PATH="$root/.local/venv/bin:$PATH" # cargo-lambda, sam, moto_server
 export DEVSTACK_URL="http://127.0.0.1:$devstack_port"
+export LINLI_URL="http://127.0.0.1:$app_port"
 
 names=() seconds=() results=()
 suite() {
@@ -50,6 +53,7 @@ else
     case "$1" in
       'kind(lib)') cargo test --workspace --lib ;;
       *linli-devstack*) cargo test -p linli-devstack --test '*' ;;
+      *member-api*) cargo test -p member-api --test '*' ;;
       *) cargo test -p linli --test '*' ;;
     esac
   }
@@ -66,6 +70,10 @@ start_devstack devstack-test --template infra/devstack/tests/template.yaml --por
   --emulator cargo-lambda --emulator-port "$emulator_port" --env-file infra/devstack/tests/test.env
 suite "devstack start (cargo-lambda)" wait_for_health "$DEVSTACK_URL/_local/health" devstack-test 300
 suite "devstack end to end (cargo-lambda)" run_tests 'package(linli-devstack) & kind(test)'
+start_devstack devstack-app --template template.yaml --port "$app_port" --stack-name linli-e2e \
+  --emulator cargo-lambda --emulator-port "$app_emulator_port" --env-file infra/local/local.env
+suite "Linli start (template.yaml, cargo-lambda)" wait_for_health "$LINLI_URL/_local/health" devstack-app 300
+suite "functions end to end (template.yaml)" run_tests 'package(member-api) & kind(test)'
 
 echo
 echo "=== suite timings"

@@ -145,13 +145,21 @@ pub async fn run(config: Config) -> Result<Running, DevstackError> {
     let functions = stack::functions(&template, &resolver)?;
     tracing::info!(tables = ?tables, queues = ?queues, functions = functions.len(), "template provisioned");
 
-    let file_env = match &config.env_file {
+    let mut file_env = match &config.env_file {
         Some(path) => envfile::with_process_overrides(envfile::parse(
             &path.display().to_string(),
             &read(path)?,
         )?),
         None => BTreeMap::new(),
     };
+    // local.env points the outbound bases at the stand-ins on the default port; a devstack on
+    // another port (the tests) points them at itself.
+    if config.port != 3000 {
+        let own = format!("http://127.0.0.1:{}", config.port);
+        for value in file_env.values_mut() {
+            *value = value.replace("http://127.0.0.1:3000", &own);
+        }
+    }
     let base = local_environment(&config.region);
     let per_function: Vec<(Function, BTreeMap<String, String>)> = functions
         .iter()

@@ -1,0 +1,32 @@
+//! Wiring only: configuration and clients built once, then the handler in `lib.rs`.
+
+use lambda_http::{service_fn, Error};
+use linli::config::ProcessEnv;
+use linli::store::ledger::DynamoLedger;
+use linli::store::members::DynamoMembers;
+use member_api::{handle, App, Settings};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(false)
+        .with_target(false)
+        .init();
+    let settings = Settings::from_source(&ProcessEnv)?;
+    let table = linli::config::required(&ProcessEnv, "TABLE_LEDGER")?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let app = App {
+        ledger: DynamoLedger::new(dynamodb.clone(), table.clone()),
+        members: DynamoMembers::new(dynamodb, table),
+        http: reqwest::Client::new(),
+        settings,
+    };
+    let app = &app;
+    lambda_http::run(service_fn(move |request| async move {
+        Ok::<_, Error>(handle(app, request).await)
+    }))
+    .await
+}

@@ -1,0 +1,138 @@
+//! member-api end to end: `make test` serves template.yaml with the devstack (cargo-lambda, the
+//! `wechat` stand-in, DynamoDB Local) and sets `LINLI_URL`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
+
+use linli::ids::{MemberId, PostingId};
+use linli::ledger::{Op, PostingRequest, Source};
+use linli::money::Points;
+use linli::store::ledger::{DynamoLedger, LedgerStore};
+use linli::time::BusinessTime;
+use serde_json::{json, Value};
+
+fn base() -> String {
+    std::env::var("LINLI_URL").expect(
+        "LINLI_URL is not set: run these tests through `make test`, which serves template.yaml",
+    )
+}
+
+async fn call(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method.parse().unwrap(), format!("{}{path}", base()));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn login(code: &str) -> (String, String) {
+    let (status, body) = call("POST", "/api/session", None, Some(json!({ "code": code }))).await;
+    assert_eq!(status, 200, "{body}");
+    (
+        body["token"].as_str().unwrap().to_owned(),
+        body["member"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_member_logs_in_sees_their_points_and_bad_sessions_are_refused() {
+    let tag = format!("{:08x}", fastrand::u32(..));
+
+    // One person, one member: the same code twice, and another OpenID with the same UnionID.
+    let (token, member) = login(&format!("test:o-{tag}:u-{tag}")).await;
+    assert_eq!(login(&format!("test:o-{tag}:u-{tag}")).await.1, member);
+    assert_eq!(
+        login(&format!("test:o2-{tag}:u-{tag}")).await.1,
+        member,
+        "UnionID first"
+    );
+    let (_, loner) = login(&format!("test:o3-{tag}")).await;
+    assert_ne!(loner, member);
+
+    let (status, me) = call("GET", "/api/me", Some(&token), None).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        (me["member_id"].as_str(), me["available"].as_i64()),
+        (Some(member.as_str()), Some(0))
+    );
+
+    // Points posted to the ledger show up (a sign-in, applied straight to the table).
+    let stack: Value = reqwest::get(format!("{}/_local/stack", base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let table = stack["resources"]["LedgerTable"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let ledger = DynamoLedger::new(aws_sdk_dynamodb::Client::new(&config), table);
+    let member_id = MemberId::parse(&member).unwrap();
+    let at = BusinessTime::from_epoch_ms(1_795_521_600_000).unwrap();
+    let signin = PostingRequest::new(
+        PostingId::sign_in(&member_id, at.date()),
+        member_id.clone(),
+        at,
+        vec![Op::Earn {
+            source: Source::SignIn,
+            points: Points::new(5),
+        }],
+    );
+    ledger.post(&signin).await.unwrap();
+    let (_, me) = call("GET", "/api/me", Some(&token), None).await;
+    assert_eq!(me["available"], 5);
+    assert_eq!(
+        me["lots"],
+        json!([{ "month": "2026-11", "points": 5, "expires_on": "2027-11-30" }])
+    );
+    assert_eq!(me["postings"][0]["kind"], "signin");
+    assert_eq!(me["postings"][0]["delta"], 5);
+
+    // Refusals.
+    let (status, body) = call("GET", "/api/me", None, None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, _) = call("GET", "/api/me", Some(&format!("{token}x")), None).await;
+    assert_eq!(status, 401);
+    let (status, body) = call(
+        "POST",
+        "/api/session",
+        None,
+        Some(json!({ "code": "not-a-test-code" })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("login_refused"))
+    );
+    let (status, body) = call("POST", "/api/session", None, Some(json!({}))).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("code"))
+    );
+    let (status, _) = call("GET", "/api/nowhere", Some(&token), None).await;
+    assert_eq!(status, 404);
+
+    // Two hours and a bit later the session has expired (the devstack clock moves instantly).
+    let (status, _) = call(
+        "POST",
+        "/_local/clock",
+        None,
+        Some(json!({ "advance": "2h1m" })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call("GET", "/api/me", Some(&token), None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("session_expired"))
+    );
+}

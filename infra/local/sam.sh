@@ -61,7 +61,7 @@ case "${1:-}" in
     export AWS_EC2_METADATA_DISABLED=true DEVSTACK_URL="http://127.0.0.1:$devstack_port"
     t0=$(date +%s)
     start_devstack devstack-sam --template infra/devstack/tests/template.yaml --port "$devstack_port" \
-      --emulator sam --emulator-port "$emulator_port" --env-file infra/devstack/tests/test.env \
+      --emulator sam --emulator-port "$emulator_port" --env-file infra/devstack/tests/test.env --stack-name linli-sam-test \
       --bind 0.0.0.0 --container-host "$gateway"
     wait_for_health "$DEVSTACK_URL/_local/health" devstack-sam 600 || exit 1
     log "stack healthy under SAM CLI in $(( $(date +%s) - t0 )) s"

@@ -109,6 +109,10 @@ token_id!(
     StoreId, "store id", 32
 );
 token_id!(
+    /// A stock-keeping unit of the catalog.
+    SkuId, "sku", 64
+);
+token_id!(
     /// A till's sale number, unique within its store.
     SaleId, "sale id", 64
 );

@@ -5,6 +5,7 @@
 //! The adapters (`store`, `queue`) do the I/O behind traits named in domain terms; `config` reads
 //! the environment once at init.
 
+pub mod catalog;
 pub mod config;
 pub mod ids;
 pub mod ledger;

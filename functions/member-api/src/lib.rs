@@ -2,6 +2,9 @@
 //!
 //! - `POST /api/session` `{code}` → code2Session → the member (UnionID first, DESIGN §3) →
 //!   `{token, expires_at, member}`; the token goes back as `Authorization: Bearer …`.
+//! - `GET /api/stores?lat=&lng=` → `{"stores": [{store_id, name, lat, lng, hours, distance_m?}]}`,
+//!   nearest first when a location is given; `GET /api/stores/{id}/skus` →
+//!   `{"skus": [{sku, name, price_fen, stock}]}`. No token needed: browsing comes before login.
 //! - `GET /api/me` → the member's points: `{member_id, tier, available, held, debt,
 //!   lots: [{month, points, expires_on}], postings: [{posting_id, kind, at, delta}]}`.
 //!
@@ -11,10 +14,13 @@
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use linli::catalog::{nearest, valid_coordinate};
 use linli::config::{required, ConfigError, Source};
+use linli::ids::StoreId;
 use linli::ids::{Identity, MemberId};
 use linli::ledger::lot_expires_on;
 use linli::session::{self, SessionError};
+use linli::store::catalog::CatalogStore;
 use linli::store::ledger::LedgerStore;
 use linli::store::members::{Linked, Members};
 use linli::store::StoreError;
@@ -46,9 +52,10 @@ impl Settings {
     }
 }
 
-pub struct App<L, M> {
+pub struct App<L, M, C> {
     pub ledger: L,
     pub members: M,
+    pub catalog: C,
     pub http: reqwest::Client,
     pub settings: Settings,
 }
@@ -90,8 +97,8 @@ fn now(request: &Request) -> Option<BusinessTime> {
     }
 }
 
-pub async fn handle<L: LedgerStore, M: Members>(
-    app: &App<L, M>,
+pub async fn handle<L: LedgerStore, M: Members, C: CatalogStore>(
+    app: &App<L, M, C>,
     request: Request,
 ) -> Response<Body> {
     let Some(now) = now(&request) else {
@@ -103,6 +110,12 @@ pub async fn handle<L: LedgerStore, M: Members>(
         );
     };
     let path = request.uri().path().trim_end_matches('/').to_owned();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    match (request.method().as_str(), segments.as_slice()) {
+        ("GET", ["api", "stores"]) => return stores(app, &request).await,
+        ("GET", ["api", "stores", id, "skus"]) => return skus(app, id).await,
+        _ => {}
+    }
     match (request.method().as_str(), path.as_str()) {
         ("POST", "/api/session") => session_start(app, &request, now).await,
         ("GET", "/api/me") => me(app, &request, now).await,
@@ -121,8 +134,8 @@ struct SessionRequest {
     code: Option<String>,
 }
 
-async fn session_start<L: LedgerStore, M: Members>(
-    app: &App<L, M>,
+async fn session_start<L, M: Members, C>(
+    app: &App<L, M, C>,
     request: &Request,
     now: BusinessTime,
 ) -> Response<Body> {
@@ -202,8 +215,8 @@ async fn session_start<L: LedgerStore, M: Members>(
     )
 }
 
-async fn me<L: LedgerStore, M: Members>(
-    app: &App<L, M>,
+async fn me<L: LedgerStore, M, C>(
+    app: &App<L, M, C>,
     request: &Request,
     now: BusinessTime,
 ) -> Response<Body> {
@@ -266,4 +279,107 @@ async fn me<L: LedgerStore, M: Members>(
             "postings": postings,
         }),
     )
+}
+
+/// A query coordinate; `Err(name)` when present but not a number.
+fn coordinate(request: &Request, name: &'static str) -> Result<Option<f64>, &'static str> {
+    let params = request.query_string_parameters();
+    let Some(text) = params.first(name) else {
+        return Ok(None);
+    };
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .map(Some)
+        .ok_or(name)
+}
+
+async fn stores<L, M, C: CatalogStore>(app: &App<L, M, C>, request: &Request) -> Response<Body> {
+    let (lat, lng) = match (coordinate(request, "lat"), coordinate(request, "lng")) {
+        (Ok(lat), Ok(lng)) => (lat, lng),
+        (Err(field), _) | (_, Err(field)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                &format!("{field} must be a number of degrees"),
+                Some(field),
+            )
+        }
+    };
+    let from = match (lat, lng) {
+        (Some(lat), Some(lng)) if valid_coordinate(lat, lng) => Some((lat, lng)),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "lat/lng is not a place on Earth",
+                Some("lat"),
+            )
+        }
+        (None, Some(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "lat is required with lng",
+                Some("lat"),
+            )
+        }
+        (Some(_), None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "lng is required with lat",
+                Some("lng"),
+            )
+        }
+    };
+    let all = match app.catalog.stores().await {
+        Ok(all) => all,
+        Err(e) => return store_failed(&e),
+    };
+    let listed: Vec<Value> = match from {
+        Some(from) => nearest(all, from)
+            .into_iter()
+            .map(|(s, d)| json!({ "store_id": s.store_id, "name": s.name, "lat": s.lat, "lng": s.lng, "hours": s.hours, "distance_m": d }))
+            .collect(),
+        None => all
+            .into_iter()
+            .map(|s| json!({ "store_id": s.store_id, "name": s.name, "lat": s.lat, "lng": s.lng, "hours": s.hours }))
+            .collect(),
+    };
+    reply(StatusCode::OK, json!({ "stores": listed }))
+}
+
+async fn skus<L, M, C: CatalogStore>(app: &App<L, M, C>, id: &str) -> Response<Body> {
+    let Ok(store) = StoreId::parse(id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "store_not_found",
+            "no such store",
+            None,
+        );
+    };
+    match app.catalog.store(&store).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "store_not_found",
+                "no such store",
+                None,
+            )
+        }
+        Err(e) => return store_failed(&e),
+    }
+    match app.catalog.skus(&store).await {
+        Ok(skus) => {
+            let listed: Vec<Value> = skus
+                .into_iter()
+                .map(|s| json!({ "sku": s.sku, "name": s.name, "price_fen": s.price_fen.value(), "stock": s.stock }))
+                .collect();
+            reply(StatusCode::OK, json!({ "skus": listed }))
+        }
+        Err(e) => store_failed(&e),
+    }
 }

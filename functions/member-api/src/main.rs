@@ -2,6 +2,7 @@
 
 use lambda_http::{service_fn, Error};
 use linli::config::ProcessEnv;
+use linli::store::catalog::DynamoCatalog;
 use linli::store::ledger::DynamoLedger;
 use linli::store::members::DynamoMembers;
 use member_api::{handle, App, Settings};
@@ -16,11 +17,13 @@ async fn main() -> Result<(), Error> {
         .init();
     let settings = Settings::from_source(&ProcessEnv)?;
     let table = linli::config::required(&ProcessEnv, "TABLE_LEDGER")?;
+    let catalog_table = linli::config::required(&ProcessEnv, "TABLE_CATALOG")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
         ledger: DynamoLedger::new(dynamodb.clone(), table.clone()),
-        members: DynamoMembers::new(dynamodb, table),
+        members: DynamoMembers::new(dynamodb.clone(), table),
+        catalog: DynamoCatalog::new(dynamodb, catalog_table),
         http: reqwest::Client::new(),
         settings,
     };

@@ -136,3 +136,94 @@ async fn a_member_logs_in_sees_their_points_and_bad_sessions_are_refused() {
         (401, Some("session_expired"))
     );
 }
+
+#[tokio::test]
+async fn stores_are_listed_nearest_first_with_their_skus_and_bad_queries_are_refused() {
+    use linli::catalog::{Sku, Store};
+    use linli::ids::{SkuId, StoreId};
+    use linli::money::Fen;
+    use linli::store::catalog::{CatalogStore, DynamoCatalog};
+
+    let stack: Value = reqwest::get(format!("{}/_local/stack", base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let table = stack["resources"]["CatalogTable"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let catalog = DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&config), table);
+    let tag = format!("{:08x}", fastrand::u32(..));
+    let store = |suffix: &str, lat: f64, lng: f64| Store {
+        store_id: StoreId::parse(&format!("T-{tag}-{suffix}")).unwrap(),
+        name: format!("test store {suffix}"),
+        lat,
+        lng,
+        hours: "07:00-22:00".into(),
+    };
+    let (near, far) = (
+        store("near", 31.2305, 121.4738),
+        store("far", 31.2500, 121.5000),
+    );
+    catalog.put_store(&near).await.unwrap();
+    catalog.put_store(&far).await.unwrap();
+    let milk = Sku {
+        sku: SkuId::parse("MILK-1L").unwrap(),
+        name: "鲜牛奶 1L".into(),
+        price_fen: Fen::new(1590),
+        stock: 7,
+    };
+    catalog.put_sku(&near.store_id, &milk).await.unwrap();
+
+    let (status, body) = call("GET", "/api/stores?lat=31.2304&lng=121.4737", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = body["stores"].as_array().unwrap();
+    let position = |id: &StoreId| {
+        listed
+            .iter()
+            .position(|s| s["store_id"] == id.as_str())
+            .unwrap()
+    };
+    assert!(
+        position(&near.store_id) < position(&far.store_id),
+        "nearest first"
+    );
+    let near_line = &listed[position(&near.store_id)];
+    assert!(
+        near_line["distance_m"].as_u64().unwrap() < 50,
+        "{near_line}"
+    );
+
+    let (status, body) = call(
+        "GET",
+        &format!("/api/stores/{}/skus", near.store_id),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["skus"],
+        json!([{ "sku": "MILK-1L", "name": "鲜牛奶 1L", "price_fen": 1590, "stock": 7 }])
+    );
+    let (status, body) = call("GET", "/api/stores/NO-SUCH-STORE/skus", None, None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("store_not_found"))
+    );
+    let (status, body) = call("GET", "/api/stores?lat=north&lng=121.4", None, None).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("lat"))
+    );
+    let (status, _) = call("GET", "/api/stores?lat=95&lng=121.4", None, None).await;
+    assert_eq!(status, 400);
+    let (status, body) = call("GET", "/api/stores?lat=31.2", None, None).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("lng"))
+    );
+}

@@ -34,13 +34,19 @@ pub enum InvokeError {
     },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Invoker {
     http: reqwest::Client,
     base: String,
     /// Added to each function's timeout: process start-up and the emulator's own work.
     grace: Duration,
+    /// Functions that have answered once. A function's first invocation also pays for starting
+    /// its process (cargo-lambda runs `cargo run`, which checks the build), so it gets more time.
+    warm: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// Extra time for a function's first invocation.
+const COLD_GRACE: Duration = Duration::from_secs(20);
 
 /// What an invocation returned and how long it took.
 #[derive(Clone, Debug)]
@@ -55,6 +61,7 @@ impl Invoker {
             http: reqwest::Client::new(),
             base: base.into().trim_end_matches('/').to_owned(),
             grace,
+            warm: std::sync::Mutex::default(),
         }
     }
 
@@ -71,7 +78,14 @@ impl Invoker {
         event: &Json,
     ) -> Result<Invoked, InvokeError> {
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base);
-        let limit = Duration::from_secs(timeout_s) + self.grace;
+        let cold = !self
+            .warm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(function);
+        let limit = Duration::from_secs(timeout_s)
+            + self.grace
+            + if cold { COLD_GRACE } else { Duration::ZERO };
         let started = Instant::now();
         let failed = |e: reqwest::Error| {
             if e.is_timeout() {
@@ -98,6 +112,10 @@ impl Invoker {
         let status = response.status();
         let function_error = response.headers().get("x-amz-function-error").is_some();
         let body = response.bytes().await.map_err(failed)?;
+        self.warm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(function.to_owned());
         // SAM CLI answers a function that timed out or died at init with an empty 200; a Lambda
         // answer is never empty (a `null` result is the 4 bytes `null`).
         if body.is_empty() && status.is_success() {

@@ -4,6 +4,7 @@
 //! platform stand-ins — talking to the functions only through the Lambda Invoke API.
 
 pub mod clock;
+pub mod demo;
 pub mod emulator;
 pub mod envfile;
 pub mod http_api;

@@ -88,7 +88,26 @@ async fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let config = match parse(std::env::args().skip(1).collect()) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("load-demo") {
+        let (Some(file), Some(base)) = (args.get(1), args.get(2)) else {
+            eprintln!("usage: devstack load-demo <demo.json> <devstack URL>");
+            return ExitCode::from(2);
+        };
+        return match devstack::demo::load(file, base).await {
+            Ok(lines) => {
+                for line in lines {
+                    println!("[demo] {line}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("[demo] failed: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match parse(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

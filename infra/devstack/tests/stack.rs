@@ -108,6 +108,16 @@ async fn routes_reach_the_function_with_a_payload_v2_event_and_its_environment()
 
 #[tokio::test]
 async fn function_errors_timeouts_and_init_failures_are_502s_with_the_reason() {
+    // Warm the function first: its first start is allowed more time than its timeout.
+    assert_eq!(
+        http()
+            .get(format!("{}/hello", base()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let fail = http().post(format!("{}/fail", base())).send();
     let slow = http().get(format!("{}/slow", base())).send();
     let broken = http().get(format!("{}/broken", base())).send();

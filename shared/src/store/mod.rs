@@ -1,6 +1,7 @@
 //! Storage adapters: repository traits in domain terms with their DynamoDB implementations
 //! (DESIGN §4). Every write path reports what it cost through `wru`.
 
+pub mod catalog;
 mod error;
 pub mod ledger;
 pub mod members;

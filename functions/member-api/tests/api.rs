@@ -29,6 +29,15 @@ async fn call(method: &str, path: &str, token: Option<&str>, body: Option<Value>
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A DynamoDB client and the local name of the template's table `logical_id`.
+async fn stack_table(logical_id: &str) -> (aws_sdk_dynamodb::Client, String) {
+    let url = format!("{}/_local/stack", base());
+    let stack: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    let table = stack["resources"][logical_id].as_str().unwrap().to_owned();
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    (aws_sdk_dynamodb::Client::new(&config), table)
+}
+
 async fn login(code: &str) -> (String, String) {
     let (status, body) = call("POST", "/api/session", None, Some(json!({ "code": code }))).await;
     assert_eq!(status, 200, "{body}");
@@ -61,18 +70,8 @@ async fn a_member_logs_in_sees_their_points_and_bad_sessions_are_refused() {
     );
 
     // Points posted to the ledger show up (a sign-in, applied straight to the table).
-    let stack: Value = reqwest::get(format!("{}/_local/stack", base()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let table = stack["resources"]["LedgerTable"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let ledger = DynamoLedger::new(aws_sdk_dynamodb::Client::new(&config), table);
+    let (client, table) = stack_table("LedgerTable").await;
+    let ledger = DynamoLedger::new(client, table);
     let member_id = MemberId::parse(&member).unwrap();
     let at = BusinessTime::from_epoch_ms(1_795_521_600_000).unwrap();
     let signin = PostingRequest::new(
@@ -144,18 +143,8 @@ async fn stores_are_listed_nearest_first_with_their_skus_and_bad_queries_are_ref
     use linli::money::Fen;
     use linli::store::catalog::{CatalogStore, DynamoCatalog};
 
-    let stack: Value = reqwest::get(format!("{}/_local/stack", base()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let table = stack["resources"]["CatalogTable"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let catalog = DynamoCatalog::new(aws_sdk_dynamodb::Client::new(&config), table);
+    let (client, table) = stack_table("CatalogTable").await;
+    let catalog = DynamoCatalog::new(client, table);
     let tag = format!("{:08x}", fastrand::u32(..));
     let store = |suffix: &str, lat: f64, lng: f64| Store {
         store_id: StoreId::parse(&format!("T-{tag}-{suffix}")).unwrap(),

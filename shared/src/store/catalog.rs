@@ -38,6 +38,17 @@ impl DynamoCatalog {
             table: table.into(),
         }
     }
+
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        Ok(())
+    }
 }
 
 fn store_pk(id: &StoreId) -> String {
@@ -115,14 +126,7 @@ impl CatalogStore for DynamoCatalog {
             key(store_pk(&store.store_id), "STORE".to_owned()),
             attributes,
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
-        Ok(())
+        self.put(item).await
     }
 
     async fn put_sku(&self, store: &StoreId, sku: &Sku) -> Result<(), StoreError> {
@@ -137,14 +141,7 @@ impl CatalogStore for DynamoCatalog {
             why: e.to_string(),
         })?;
         let item = with_attributes(key(store_pk(store), format!("SKU#{}", sku.sku)), attributes);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
-        Ok(())
+        self.put(item).await
     }
 
     async fn stores(&self) -> Result<Vec<Store>, StoreError> {

@@ -46,7 +46,7 @@ pub struct Invoker {
 }
 
 /// Extra time for a function's first invocation.
-const COLD_GRACE: Duration = Duration::from_secs(20);
+const COLD_GRACE: Duration = Duration::from_secs(10);
 
 /// What an invocation returned and how long it took.
 #[derive(Clone, Debug)]

@@ -239,6 +239,15 @@ const POSTING_PREFIXES: [&str; 14] = [
     "adjust:",
 ];
 
+impl OrderId {
+    /// A new order id: a ULID (26 characters, time-ordered), which also fits WeChat Pay's
+    /// 32-character `out_trade_no`.
+    pub fn generate(at: BusinessTime, random: u128) -> Self {
+        let ms = u64::try_from(at.epoch_ms()).unwrap_or(0);
+        Self(ulid::Ulid::from_parts(ms, random).to_string())
+    }
+}
+
 impl PostingId {
     /// Capture of the order's hold (if any) and the earn of a paid order, in one posting.
     pub fn pay_order(order: &OrderId) -> Self {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod order;
 pub mod queue;
 pub mod rules;
 pub mod session;

@@ -1,8 +1,9 @@
 //! Mini-program session tokens (issue 5): `Authorization: Bearer <token>`, where the token is
-//! `base64url(member "." expires_ms) "." base64url(HMAC-SHA256(LINLI_SESSION_KEY, payload))`.
+//! `base64url(member "." expires_ms "." openid) "." base64url(HMAC-SHA256(LINLI_SESSION_KEY,
+//! payload))`. The mini-program OpenID is the payer of the member's JSAPI payments.
 //! Stateless, expiring, and forged or altered tokens fail in constant time.
 
-use crate::ids::MemberId;
+use crate::ids::{MemberId, OpenId};
 use crate::time::BusinessTime;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -26,6 +27,8 @@ pub enum SessionError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub member: MemberId,
+    /// The mini-program OpenID the member logged in with.
+    pub payer: OpenId,
     pub expires_at: BusinessTime,
 }
 
@@ -35,10 +38,15 @@ fn mac(key: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
     Some(mac.finalize().into_bytes().to_vec())
 }
 
-/// Issues a token for `member`, valid for `SESSION_MS` from `now`.
-pub fn issue(key: &[u8], member: &MemberId, now: BusinessTime) -> (String, BusinessTime) {
+/// Issues a token for `member` logged in as `payer`, valid for `SESSION_MS` from `now`.
+pub fn issue(
+    key: &[u8],
+    member: &MemberId,
+    payer: &OpenId,
+    now: BusinessTime,
+) -> (String, BusinessTime) {
     let expires_at = now.plus_ms(SESSION_MS);
-    let payload = format!("{member}.{}", expires_at.epoch_ms());
+    let payload = format!("{member}.{}.{payer}", expires_at.epoch_ms());
     let signature = mac(key, payload.as_bytes()).unwrap_or_default();
     let token = format!(
         "{}.{}",
@@ -79,8 +87,13 @@ pub fn verify(
         .verify_slice(&signature)
         .map_err(|_| SessionError::Forged)?;
     let text = String::from_utf8(payload).map_err(|_| SessionError::Forged)?;
-    let (member, expires) = text.split_once('.').ok_or(SessionError::Forged)?;
+    let mut parts = text.splitn(3, '.');
+    let (Some(member), Some(expires), Some(payer)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(SessionError::Forged);
+    };
     let member = MemberId::parse(member).map_err(|_| SessionError::Forged)?;
+    let payer = OpenId::parse(payer).map_err(|_| SessionError::Forged)?;
     let expires_at = expires
         .parse::<i64>()
         .ok()
@@ -89,7 +102,11 @@ pub fn verify(
     if now >= expires_at {
         return Err(SessionError::Expired);
     }
-    Ok(Session { member, expires_at })
+    Ok(Session {
+        member,
+        payer,
+        expires_at,
+    })
 }
 
 #[cfg(test)]
@@ -104,10 +121,14 @@ mod tests {
     #[test]
     fn a_token_verifies_until_it_expires() {
         let member = MemberId::generate(now(), 9);
-        let (token, expires_at) = issue(b"key", &member, now());
+        let payer = OpenId::parse("o-pay.er").unwrap();
+        let (token, expires_at) = issue(b"key", &member, &payer, now());
         let header = format!("Bearer {token}");
         let session = verify(b"key", Some(&header), now().plus_ms(1000)).unwrap();
-        assert_eq!((session.member, session.expires_at), (member, expires_at));
+        assert_eq!(
+            (session.member, session.payer, session.expires_at),
+            (member, payer, expires_at)
+        );
         assert_eq!(
             verify(b"key", Some(&header), expires_at),
             Err(SessionError::Expired)
@@ -117,7 +138,7 @@ mod tests {
     #[test]
     fn missing_forged_and_altered_tokens_are_refused() {
         let member = MemberId::generate(now(), 9);
-        let (token, _) = issue(b"key", &member, now());
+        let (token, _) = issue(b"key", &member, &OpenId::parse("o1").unwrap(), now());
         assert_eq!(verify(b"key", None, now()), Err(SessionError::Missing));
         assert_eq!(
             verify(b"key", Some("Basic abc"), now()),
@@ -129,7 +150,7 @@ mod tests {
         );
         let (payload, signature) = token.split_once('.').unwrap();
         let other = MemberId::generate(now(), 10);
-        let forged_payload = URL_SAFE_NO_PAD.encode(format!("{other}.9999999999999"));
+        let forged_payload = URL_SAFE_NO_PAD.encode(format!("{other}.9999999999999.o1"));
         assert_eq!(
             verify(
                 b"key",

@@ -72,6 +72,17 @@ impl BusinessTime {
         self.0
     }
 
+    /// WeChat Pay's `yyyyMMddHHmmss` in Beijing time (e.g. `time_expire`); the inverse of
+    /// `parse_shanghai_compact` to the second.
+    pub fn shanghai_compact(self) -> String {
+        self.in_shanghai().format("%Y%m%d%H%M%S").to_string()
+    }
+
+    /// Whole seconds since the Unix epoch (e.g. `timeStamp` of `wx.requestPayment`).
+    pub const fn epoch_seconds(self) -> i64 {
+        self.0 / 1000
+    }
+
     fn in_shanghai(self) -> DateTime<FixedOffset> {
         // The constructor bounds the value, so the conversion cannot fail.
         Utc.timestamp_millis_opt(self.0)

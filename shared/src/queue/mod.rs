@@ -1,6 +1,7 @@
 //! Messages between functions (DESIGN §9): versioned envelopes, each with a deterministic id
-//! and the business time of its cause, and the SQS publisher.
+//! and the business time of its cause, the SQS publisher and the consumers' batch lifter.
 
+pub mod batch;
 mod envelope;
 mod publisher;
 

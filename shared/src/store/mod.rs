@@ -5,6 +5,7 @@ pub mod catalog;
 mod error;
 pub mod ledger;
 pub mod members;
+pub mod orders;
 pub mod wru;
 
 pub use error::StoreError;

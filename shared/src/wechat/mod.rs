@@ -2,6 +2,7 @@
 //! outbound calls (`mini::code_to_session`) are thin functions over a given HTTP client.
 
 pub mod mini;
+pub mod pay_api;
 pub mod pay_notify;
 pub mod pay_v2;
 pub mod xml;

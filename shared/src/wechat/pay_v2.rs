@@ -10,9 +10,11 @@ use std::fmt;
 use std::str::FromStr;
 use subtle::ConstantTimeEq;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SignType {
+    #[serde(rename = "MD5")]
     Md5,
+    #[serde(rename = "HMAC-SHA256")]
     HmacSha256,
 }
 

@@ -1,0 +1,208 @@
+//! Orders (pure): what a member bought, priced by the server from the catalog, and where its
+//! payment stands. The statuses move only forward: `pending` → `paid`, or `pending` → `closed`
+//! (payment deadline passed) / `cancelled` (the member gave up). Later issues add delivery states.
+
+mod anomaly;
+mod pricing;
+
+pub use anomaly::{Anomaly, AnomalyKind};
+pub use pricing::{price, ItemRequest, OrderError, Priced, MAX_LINES, MAX_QTY};
+
+use crate::ids::{MemberId, OpenId, OrderId, PostingId, SkuId, StoreId};
+use crate::ledger::{Op, PostingRequest, Source};
+use crate::money::Fen;
+use crate::rules::base_earn;
+use crate::time::BusinessTime;
+use crate::wechat::pay_v2::SignType;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How long a member has to pay before the order is closed (and its payment closed at WeChat).
+pub const PAYMENT_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// Housekeeping finds due orders through this many sweep shards (DESIGN §4), so no index
+/// partition is hot.
+pub const SWEEP_SHARDS: u8 = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fulfilment {
+    Pickup,
+    Delivery,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Pending,
+    Paid,
+    /// The payment deadline passed unpaid.
+    Closed,
+    /// The member cancelled before paying.
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Paid => "paid",
+            Self::Closed => "closed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a delivery goes (WGS-84 degrees and the address as the member wrote it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Address {
+    pub lat: f64,
+    pub lng: f64,
+    pub text: String,
+}
+
+/// One priced line: the catalog's name and unit price at the time of the order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub sku: SkuId,
+    pub name: String,
+    pub qty: i64,
+    pub price_fen: Fen,
+}
+
+/// The payment WeChat Pay confirmed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub transaction_id: String,
+    /// `time_end`: the business time of the payment (points are earned as of then).
+    pub paid_at: BusinessTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub order_id: OrderId,
+    pub member: MemberId,
+    /// The mini-program OpenID that pays (JSAPI).
+    pub payer: OpenId,
+    pub store_id: StoreId,
+    pub fulfilment: Fulfilment,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    pub lines: Vec<OrderLine>,
+    /// Goods only (what earns points).
+    pub goods_fen: Fen,
+    /// What the member pays (goods; delivery fees join with the delivery issue).
+    pub amount_fen: Fen,
+    pub status: OrderStatus,
+    pub placed_at: BusinessTime,
+    pub pay_deadline: BusinessTime,
+    /// The sign type Linli chose for this order's payment: its notify is verified with it.
+    pub sign_type: SignType,
+    pub prepay_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<Payment>,
+    /// When the order was closed or cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<BusinessTime>,
+}
+
+impl Order {
+    /// The points the payment earns (1 yuan of goods = 1 point, rounded down once).
+    pub fn earned_points(&self) -> crate::money::Points {
+        base_earn(self.goods_fen)
+    }
+
+    /// The posting a confirmed payment causes: `pay:order:<id>` at the payment's business time.
+    /// None when there is nothing to post (goods under 1 yuan) or the order is not paid.
+    pub fn pay_posting(&self) -> Option<PostingRequest> {
+        let payment = self.payment.as_ref()?;
+        let points = self.earned_points();
+        if !points.is_positive() {
+            return None;
+        }
+        Some(PostingRequest::new(
+            PostingId::pay_order(&self.order_id),
+            self.member.clone(),
+            payment.paid_at,
+            vec![Op::Earn {
+                source: Source::Pay,
+                points,
+            }],
+        ))
+    }
+
+    /// The sweep shard housekeeping finds this order in (stable per order).
+    pub fn sweep_shard(&self) -> u8 {
+        let sum = self.order_id.as_str().bytes().fold(0u32, |acc, b| {
+            acc.wrapping_mul(31).wrapping_add(u32::from(b))
+        });
+        u8::try_from(sum % u32::from(SWEEP_SHARDS)).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Points;
+
+    pub(crate) fn order(goods: i64) -> Order {
+        let at = BusinessTime::from_epoch_ms(1_795_521_600_000).unwrap();
+        Order {
+            order_id: OrderId::parse("01JD0000000000000000000000").unwrap(),
+            member: MemberId::generate(at, 7),
+            payer: OpenId::parse("o-payer").unwrap(),
+            store_id: StoreId::parse("sh-001").unwrap(),
+            fulfilment: Fulfilment::Pickup,
+            address: None,
+            lines: vec![],
+            goods_fen: Fen::new(goods),
+            amount_fen: Fen::new(goods),
+            status: OrderStatus::Paid,
+            placed_at: at,
+            pay_deadline: at.plus_ms(PAYMENT_WINDOW_MS),
+            sign_type: SignType::HmacSha256,
+            prepay_id: "wx1".into(),
+            payment: Some(Payment {
+                transaction_id: "4200".into(),
+                paid_at: at.plus_ms(60_000),
+            }),
+            ended_at: None,
+        }
+    }
+
+    #[test]
+    fn a_paid_order_earns_floor_of_goods_yuan_at_the_payment_time() {
+        let o = order(12_999);
+        let posting = o.pay_posting().unwrap();
+        assert_eq!(posting.id, PostingId::pay_order(&o.order_id));
+        assert_eq!(posting.at, o.payment.as_ref().unwrap().paid_at);
+        assert_eq!(
+            posting.ops,
+            vec![Op::Earn {
+                source: Source::Pay,
+                points: Points::new(129)
+            }]
+        );
+    }
+
+    #[test]
+    fn nothing_is_posted_under_one_yuan_or_before_payment() {
+        assert_eq!(order(99).pay_posting(), None);
+        let mut unpaid = order(10_000);
+        unpaid.payment = None;
+        assert_eq!(unpaid.pay_posting(), None);
+    }
+
+    #[test]
+    fn sweep_shards_are_stable_and_in_range() {
+        let o = order(100);
+        assert_eq!(o.sweep_shard(), o.sweep_shard());
+        assert!(o.sweep_shard() < SWEEP_SHARDS);
+    }
+}

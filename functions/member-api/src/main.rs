@@ -1,10 +1,11 @@
 //! Wiring only: configuration and clients built once, then the handler in `lib.rs`.
 
 use lambda_http::{service_fn, Error};
-use linli::config::ProcessEnv;
+use linli::config::{required, ProcessEnv};
 use linli::store::catalog::DynamoCatalog;
 use linli::store::ledger::DynamoLedger;
 use linli::store::members::DynamoMembers;
+use linli::store::orders::DynamoOrders;
 use member_api::{handle, App, Settings};
 
 #[tokio::main]
@@ -16,14 +17,14 @@ async fn main() -> Result<(), Error> {
         .with_target(false)
         .init();
     let settings = Settings::from_source(&ProcessEnv)?;
-    let table = linli::config::required(&ProcessEnv, "TABLE_LEDGER")?;
-    let catalog_table = linli::config::required(&ProcessEnv, "TABLE_CATALOG")?;
+    let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
-        ledger: DynamoLedger::new(dynamodb.clone(), table.clone()),
-        members: DynamoMembers::new(dynamodb.clone(), table),
-        catalog: DynamoCatalog::new(dynamodb, catalog_table),
+        ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
+        members: DynamoMembers::new(dynamodb.clone(), ledger_table),
+        catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
+        orders: DynamoOrders::new(dynamodb, required(&ProcessEnv, "TABLE_ORDERS")?),
         http: reqwest::Client::new(),
         settings,
     };

@@ -1,0 +1,174 @@
+//! The member's own account: `POST /api/session` (login) and `GET /api/me` (points).
+
+use crate::answer::{error, invalid, not_found, reply, store_failed, Refusal};
+use crate::App;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use linli::ids::{Identity, MemberId};
+use linli::ledger::lot_expires_on;
+use linli::session::{self, Session, SessionError};
+use linli::store::ledger::LedgerStore;
+use linli::store::members::{Linked, Members};
+use linli::time::BusinessTime;
+use linli::wechat::mini::{self, LoginError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// How many postings `GET /api/me` lists.
+const HISTORY_LINES: u16 = 20;
+
+/// The request's verified session, or the 401 to answer.
+pub fn authenticate<L, M, C, O>(
+    app: &App<L, M, C, O>,
+    request: &Request,
+    now: BusinessTime,
+) -> Result<Session, Refusal> {
+    let authorization = request
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok());
+    session::verify(&app.settings.session_key, authorization, now).map_err(|e| {
+        Refusal::from(match e {
+            SessionError::Expired => error(
+                StatusCode::UNAUTHORIZED,
+                "session_expired",
+                "the session expired; log in again",
+                None,
+            ),
+            SessionError::Missing | SessionError::Forged => error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid session token is required",
+                None,
+            ),
+        })
+    })
+}
+
+#[derive(Deserialize)]
+struct SessionRequest {
+    code: Option<String>,
+}
+
+pub async fn session_start<L, M: Members, C, O>(
+    app: &App<L, M, C, O>,
+    request: &Request,
+    now: BusinessTime,
+) -> Response<Body> {
+    let parsed: Result<SessionRequest, _> = serde_json::from_slice(request.body().as_ref());
+    let Some(code) = parsed
+        .ok()
+        .and_then(|r| r.code)
+        .filter(|c| !c.trim().is_empty() && c.len() <= 256)
+    else {
+        return invalid("code", "a login code is required");
+    };
+    let s = &app.settings;
+    let login = match mini::code_to_session(
+        &app.http,
+        &s.wechat_api_base,
+        &s.mini_app_id,
+        &s.mini_app_secret,
+        &code,
+    )
+    .await
+    {
+        Ok(login) => login,
+        Err(e @ LoginError::Refused { .. }) => {
+            tracing::info!(reason = %e, "login refused");
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "login_refused",
+                "the login code was refused; log in again",
+                Some("code"),
+            );
+        }
+        Err(e) => {
+            tracing::warn!(reason = %e, "code2Session unavailable");
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "wechat_unavailable",
+                "WeChat did not answer; retry",
+                None,
+            );
+        }
+    };
+    let mini = Identity::Mini(login.openid.clone());
+    let primary = login
+        .unionid
+        .clone()
+        .map(Identity::Union)
+        .unwrap_or_else(|| mini.clone());
+    let candidate = MemberId::generate(
+        now,
+        u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..)),
+    );
+    let membership = match app.members.find_or_create(&primary, candidate, now).await {
+        Ok(m) => m,
+        Err(e) => return store_failed(&e),
+    };
+    if primary != mini {
+        match app.members.link(&mini, &membership.member, now).await {
+            Ok(Linked::Linked) => {}
+            Ok(Linked::OtherMember(other)) => tracing::warn!(
+                member = %membership.member.masked(),
+                other = %other.masked(),
+                "mini-program OpenID already names another member: merge needed"
+            ),
+            Err(e) => return store_failed(&e),
+        }
+    }
+    let (token, expires_at) = session::issue(
+        &app.settings.session_key,
+        &membership.member,
+        &login.openid,
+        now,
+    );
+    tracing::info!(member = %membership.member.masked(), created = membership.created, "session started");
+    reply(
+        StatusCode::OK,
+        json!({ "token": token, "expires_at": expires_at.to_string(), "member": membership.member.to_string() }),
+    )
+}
+
+pub async fn me<L: LedgerStore, M, C, O>(
+    app: &App<L, M, C, O>,
+    request: &Request,
+    now: BusinessTime,
+) -> Response<Body> {
+    let session = match authenticate(app, request, now) {
+        Ok(session) => session,
+        Err(refused) => return refused.into(),
+    };
+    let (profile, history) = match tokio::try_join!(
+        app.ledger.profile(&session.member),
+        app.ledger.history(&session.member, None, HISTORY_LINES)
+    ) {
+        Ok(found) => found,
+        Err(e) => return store_failed(&e),
+    };
+    let Some(profile) = profile else {
+        return not_found("member_not_found", "no such member");
+    };
+    let lots: Vec<Value> = profile
+        .lots
+        .iter()
+        .map(|(month, points)| json!({ "month": month.to_string(), "points": points.value(), "expires_on": lot_expires_on(month).to_string() }))
+        .collect();
+    let postings: Vec<Value> = history
+        .iter()
+        .map(|line| json!({ "posting_id": line.posting_id.to_string(), "kind": line.kind, "at": line.at.to_string(), "delta": line.delta.value() }))
+        .collect();
+    reply(
+        StatusCode::OK,
+        json!({
+            "member_id": session.member.to_string(),
+            "tier": "普卡",
+            "available": profile.available.value(),
+            "held": profile.held.value(),
+            "debt": profile.debt.value(),
+            "lots": lots,
+            "postings": postings,
+        }),
+    )
+}

@@ -5,7 +5,6 @@
 //! the failed ids out.
 
 use std::collections::BTreeSet;
-use std::future::Future;
 
 /// One received message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,10 +29,9 @@ pub enum Outcome {
 }
 
 /// Handles `messages` in order and returns the ids to report failed.
-pub async fn lift<F, Fut>(messages: &[Received], mut handle: F) -> Vec<String>
+pub async fn lift<F>(messages: &[Received], mut handle: F) -> Vec<String>
 where
-    F: FnMut(&Received) -> Fut,
-    Fut: Future<Output = Outcome>,
+    F: AsyncFnMut(&Received) -> Outcome,
 {
     let mut failed = Vec::new();
     let mut blocked_groups: BTreeSet<&str> = BTreeSet::new();
@@ -71,20 +69,19 @@ mod tests {
 
     fn run(messages: &[Received]) -> (Vec<String>, Vec<String>) {
         let mut handled = Vec::new();
-        let failed = tokio_test_block_on(lift(messages, |m| {
+        let failed = tokio_test_block_on(lift(messages, async |m: &Received| {
             handled.push(m.message_id.clone());
-            let outcome = match m.body.as_str() {
+            match m.body.as_str() {
                 "retry" => Outcome::Retry("down".into()),
                 "poison" => Outcome::DeadLettered,
                 _ => Outcome::Done,
-            };
-            async move { outcome }
+            }
         }));
         (failed, handled)
     }
 
     /// The lifter's futures never wait on I/O here, so polling them to completion is enough.
-    fn tokio_test_block_on<T>(future: impl Future<Output = T>) -> T {
+    fn tokio_test_block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

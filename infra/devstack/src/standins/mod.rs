@@ -10,6 +10,7 @@
 
 pub mod example;
 pub mod wechat;
+pub mod wechatpay;
 
 use crate::clock::Clock;
 use axum::body::{to_bytes, Body};
@@ -327,5 +328,9 @@ async fn record_and_fault(State(kit): State<Kit>, request: Request, next: Next) 
 
 /// All stand-ins the devstack serves. Later issues add theirs here.
 pub fn all() -> Vec<Box<dyn StandIn>> {
-    vec![Box::new(example::Example), Box::new(wechat::Wechat)]
+    vec![
+        Box::new(example::Example),
+        Box::new(wechat::Wechat),
+        Box::new(wechatpay::WechatPay),
+    ]
 }

@@ -1,0 +1,320 @@
+//! `pay-notify`: WeChat Pay v2 payment notifies (`POST /wechat/pay/notify`, DESIGN §6).
+//!
+//! Verify the sign with the sign type Linli chose for the order (for an order Linli does not
+//! know: the notify's `sign_type`, default MD5) → check appid (the mini-program's), mch_id,
+//! result and amount against the stored order → mark it paid once (conditional on pending) →
+//! enqueue `pay:order:<id>` to `points-postings.fifo` at the payment's `time_end`.
+//!
+//! Replies (XML): SUCCESS once the notify is handled or known; a repeat on a paid order re-sends
+//! the same messages (deterministic ids, so nothing doubles). A forged or foreign notify → 200
+//! FAIL + WARN, nothing changes. A real payment that does not fit (amount, late, unknown order,
+//! a second payment) → an `ANOMALY#` record + ERROR + SUCCESS, so WeChat stops retrying and an
+//! operator looks. Malformed → 400 FAIL; > 64 KiB → 413 FAIL; a store or queue failure → 500
+//! FAIL, and WeChat Pay retries.
+
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use linli::config::{required, ConfigError, Source};
+use linli::ids::OrderId;
+use linli::order::{Anomaly, AnomalyKind, Order, Payment};
+use linli::queue::{Envelope, Publisher};
+use linli::store::orders::{OrderStore, PaidOutcome};
+use linli::store::StoreError;
+use linli::time::BusinessTime;
+use linli::wechat::pay_notify::{self, Expected, PaidNotice, Verdict};
+use linli::wechat::pay_v2::{self, PayV2Error, SignType};
+use linli::wechat::xml::{XmlError, MAX_BODY};
+
+/// What the handler needs from the configuration (DESIGN §7).
+pub struct Settings {
+    /// The mini-program's appid: JSAPI payments are made in it.
+    pub appid: String,
+    pub mch_id: String,
+    pub api_key: String,
+    pub points_queue: String,
+}
+
+impl Settings {
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            appid: required(source, "WECHAT_MINI_APP_ID")?,
+            mch_id: required(source, "WECHAT_PAY_MCH_ID")?,
+            api_key: required(source, "WECHAT_PAY_API_KEY")?,
+            points_queue: required(source, "QUEUE_POINTS_POSTINGS")?,
+        })
+    }
+}
+
+pub struct App<O> {
+    pub orders: O,
+    pub publisher: Publisher,
+    pub settings: Settings,
+}
+
+fn xml_reply(status: StatusCode, xml: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(xml));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    response
+}
+
+fn success() -> Response<Body> {
+    xml_reply(StatusCode::OK, pay_v2::reply_success())
+}
+
+fn fail(status: StatusCode, message: &str) -> Response<Body> {
+    xml_reply(status, pay_v2::reply_fail(message))
+}
+
+/// A failure of ours: WeChat Pay retries the notify later.
+fn retry_later(what: &str, error: &dyn std::fmt::Display) -> Response<Body> {
+    tracing::error!(error = %error, "{what} failed; WeChat Pay will retry the notify");
+    fail(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEMERROR")
+}
+
+/// The request's time (API Gateway's `timeEpoch`).
+fn now(request: &Request) -> Option<BusinessTime> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => BusinessTime::from_epoch_ms(ctx.time_epoch).ok(),
+        _ => None,
+    }
+}
+
+pub async fn handle<O: OrderStore>(app: &App<O>, request: Request) -> Response<Body> {
+    let (Some(now), "POST", "/wechat/pay/notify") = (
+        now(&request),
+        request.method().as_str(),
+        request.uri().path(),
+    ) else {
+        tracing::info!(method = %request.method(), path = request.uri().path(), "not a notify route");
+        return fail(StatusCode::NOT_FOUND, "NOT_FOUND");
+    };
+    let body = request.body().as_ref();
+    let fields = match pay_v2::parse(body) {
+        Ok(fields) => fields,
+        Err(PayV2Error::Xml(XmlError::TooLarge)) => {
+            tracing::warn!(bytes = body.len(), limit = MAX_BODY, "notify too large");
+            return fail(StatusCode::PAYLOAD_TOO_LARGE, "TOO_LARGE");
+        }
+        Err(e) => {
+            tracing::warn!(reason = %e, bytes = body.len(), "malformed notify");
+            return fail(StatusCode::BAD_REQUEST, "BAD_XML");
+        }
+    };
+    let out_trade_no = fields.get("out_trade_no").cloned().unwrap_or_default();
+    let order = match OrderId::parse(&out_trade_no) {
+        Ok(id) => match app.orders.get(&id).await {
+            Ok(order) => order,
+            Err(e) => return retry_later("reading the order", &e),
+        },
+        Err(_) => None,
+    };
+    // The sign type Linli chose for the order; for an order it does not know, the notify's own.
+    let sign_type = match &order {
+        Some(order) => Ok(order.sign_type),
+        None => fields
+            .get("sign_type")
+            .map(|t| t.parse::<SignType>())
+            .unwrap_or(Ok(SignType::Md5)),
+    };
+    let verified = sign_type.and_then(|t| pay_v2::verify(&fields, &app.settings.api_key, t));
+    if let Err(e) = verified {
+        tracing::warn!(out_trade_no, reason = %e, "notify refused: sign does not verify");
+        return fail(StatusCode::OK, "SIGN_ERROR");
+    }
+    let notice = match pay_notify::read(&fields) {
+        Ok(notice) => notice,
+        Err(pay_notify::NoticeError::NotReturned(why)) => {
+            tracing::warn!(out_trade_no, why, "notify without a result: nothing to do");
+            return success();
+        }
+        Err(e) => {
+            tracing::warn!(out_trade_no, reason = %e, "signed notify is malformed");
+            return fail(StatusCode::BAD_REQUEST, "BAD_NOTIFY");
+        }
+    };
+    match order {
+        Some(order) => settle(app, order, &notice, now).await,
+        None => {
+            let foreign =
+                notice.appid != app.settings.appid || notice.mch_id != app.settings.mch_id;
+            if foreign || !notice.succeeded {
+                tracing::warn!(
+                    out_trade_no,
+                    foreign,
+                    "notify for no order of ours: refused"
+                );
+                return fail(StatusCode::OK, "ORDER_NOT_FOUND");
+            }
+            anomaly(
+                app,
+                AnomalyKind::UnknownOrder,
+                &notice,
+                None,
+                "no such order",
+                now,
+            )
+            .await
+        }
+    }
+}
+
+/// A verified notice for a known order.
+async fn settle<O: OrderStore>(
+    app: &App<O>,
+    order: Order,
+    notice: &PaidNotice,
+    now: BusinessTime,
+) -> Response<Body> {
+    let expected = Expected {
+        appid: &app.settings.appid,
+        mch_id: &app.settings.mch_id,
+        amount: order.amount_fen,
+    };
+    let paid_at = match judge(notice, &expected, &order) {
+        Ok(paid_at) => paid_at,
+        Err(Verdict::Foreign(why)) => {
+            tracing::warn!(order_id = %order.order_id, why, "notify refused: not our app or merchant");
+            return fail(StatusCode::OK, "FOREIGN");
+        }
+        Err(Verdict::Mismatch(why)) => {
+            let expected = Some(order.amount_fen);
+            return anomaly(
+                app,
+                AnomalyKind::AmountMismatch,
+                notice,
+                expected,
+                &why,
+                now,
+            )
+            .await;
+        }
+        Err(_) => {
+            tracing::info!(order_id = %order.order_id, "payment failed at WeChat Pay: nothing to do");
+            return success();
+        }
+    };
+    let payment = Payment {
+        transaction_id: notice.transaction_id.clone(),
+        paid_at,
+    };
+    match app.orders.mark_paid(&order.order_id, &payment).await {
+        Ok(PaidOutcome::Marked { order, cost }) => {
+            tracing::info!(order_id = %order.order_id, member = %order.member.masked(), amount_fen = order.amount_fen.value(), wru = cost.total(), "order paid");
+            emit(app, &order).await
+        }
+        Ok(PaidOutcome::AlreadyPaid(order)) => {
+            let same =
+                order.payment.as_ref().map(|p| &p.transaction_id) == Some(&payment.transaction_id);
+            if same {
+                tracing::info!(order_id = %order.order_id, "repeat notify: messages re-sent");
+                return emit(app, &order).await;
+            }
+            let expected = Some(order.amount_fen);
+            anomaly(
+                app,
+                AnomalyKind::DoublePayment,
+                notice,
+                expected,
+                "the order was paid by another transaction",
+                now,
+            )
+            .await
+        }
+        Ok(PaidOutcome::Ended(order)) => {
+            let why = format!("paid after the order was {}", order.status);
+            anomaly(
+                app,
+                AnomalyKind::LatePayment,
+                notice,
+                Some(order.amount_fen),
+                &why,
+                now,
+            )
+            .await
+        }
+        Ok(PaidOutcome::Missing) => {
+            anomaly(
+                app,
+                AnomalyKind::UnknownOrder,
+                notice,
+                None,
+                "the order vanished",
+                now,
+            )
+            .await
+        }
+        Err(e) => retry_later("marking the order paid", &e),
+    }
+}
+
+/// `Ok(paid_at)` when the notice is this order's successful payment, else the verdict.
+fn judge(
+    notice: &PaidNotice,
+    expected: &Expected<'_>,
+    order: &Order,
+) -> Result<BusinessTime, Verdict> {
+    match pay_notify::judge(notice, expected) {
+        Verdict::Matches => notice.paid_at.ok_or(Verdict::Failed),
+        other => {
+            tracing::debug!(order_id = %order.order_id, verdict = ?other, "notify judged");
+            Err(other)
+        }
+    }
+}
+
+/// Sends what a paid order causes. Safe to repeat: the ids are deterministic.
+async fn emit<O>(app: &App<O>, order: &Order) -> Response<Body> {
+    let Some(posting) = order.pay_posting() else {
+        tracing::info!(order_id = %order.order_id, "nothing to post (under 1 yuan of goods)");
+        return success();
+    };
+    match app
+        .publisher
+        .send(&app.settings.points_queue, &Envelope::posting(posting))
+        .await
+    {
+        Ok(_) => success(),
+        // The order stays paid: WeChat's retry re-sends, housekeeping's Redrive is the backstop.
+        Err(e) => retry_later("enqueueing the points", &e),
+    }
+}
+
+async fn anomaly<O: OrderStore>(
+    app: &App<O>,
+    kind: AnomalyKind,
+    notice: &PaidNotice,
+    expected_fen: Option<linli::money::Fen>,
+    detail: &str,
+    now: BusinessTime,
+) -> Response<Body> {
+    let anomaly = Anomaly {
+        kind,
+        out_trade_no: notice.out_trade_no.clone(),
+        transaction_id: notice.transaction_id.clone(),
+        paid_fen: notice.total_fee,
+        expected_fen,
+        detail: detail.to_owned(),
+        recorded_at: now,
+    };
+    match app.orders.record_anomaly(&anomaly).await {
+        Ok(new) => {
+            tracing::error!(
+                anomaly = kind.as_str(),
+                out_trade_no = %anomaly.out_trade_no,
+                transaction_id = %anomaly.transaction_id,
+                paid_fen = anomaly.paid_fen.value(),
+                expected_fen = expected_fen.map(|f| f.value()),
+                detail,
+                new,
+                "payment anomaly: no points granted; an operator must look"
+            );
+            success()
+        }
+        Err(e) => retry_later("recording the anomaly", &e as &StoreError),
+    }
+}

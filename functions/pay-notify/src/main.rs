@@ -1,0 +1,32 @@
+//! Wiring only: configuration and clients built once, then the handler in `lib.rs`.
+
+use lambda_http::{service_fn, Error};
+use linli::config::{required, ProcessEnv};
+use linli::queue::Publisher;
+use linli::store::orders::DynamoOrders;
+use pay_notify::{handle, App, Settings};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(false)
+        .with_target(false)
+        .init();
+    let settings = Settings::from_source(&ProcessEnv)?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let app = App {
+        orders: DynamoOrders::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            required(&ProcessEnv, "TABLE_ORDERS")?,
+        ),
+        publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
+        settings,
+    };
+    let app = &app;
+    lambda_http::run(service_fn(move |request| async move {
+        Ok::<_, Error>(handle(app, request).await)
+    }))
+    .await
+}

@@ -53,7 +53,7 @@ else
     case "$1" in
       'kind(lib)') cargo test --workspace --lib ;;
       *linli-devstack*) cargo test -p linli-devstack --test '*' ;;
-      *member-api*) cargo test -p member-api --test '*' ;;
+      *linli-e2e*) cargo test -p linli-e2e --test '*' -- --test-threads=1 ;;
       *) cargo test -p linli --test '*' ;;
     esac
   }
@@ -73,7 +73,7 @@ suite "devstack end to end (cargo-lambda)" run_tests 'package(linli-devstack) & 
 start_devstack devstack-app --template template.yaml --port "$app_port" --stack-name linli-e2e \
   --emulator cargo-lambda --emulator-port "$app_emulator_port" --env-file infra/local/local.env
 suite "Linli start (template.yaml, cargo-lambda)" wait_for_health "$LINLI_URL/_local/health" devstack-app 300
-suite "functions end to end (template.yaml)" run_tests 'package(member-api) & kind(test)'
+suite "functions end to end (template.yaml)" run_tests 'package(linli-e2e)'
 
 echo
 echo "=== suite timings"

@@ -124,3 +124,41 @@ pub const NOW_MS: i64 = 1_764_036_000_000;
 pub fn new_member() -> MemberId {
     MemberId::generate(at(NOW_MS), u128::from(fastrand::u64(..)))
 }
+
+/// Creates an `Orders` table as template.yaml declares it (with the keys-only sweep index),
+/// under a name no other test uses.
+pub async fn orders_table(client: &Client, test: &str) -> String {
+    use aws_sdk_dynamodb::types::GlobalSecondaryIndex;
+    let name = format!("Orders-{test}-{:08x}", fastrand::u32(..));
+    let sweep = GlobalSecondaryIndex::builder()
+        .index_name(linli::store::orders::SWEEP_INDEX)
+        .key_schema(key("sweep", KeyType::Hash))
+        .key_schema(key("due_at", KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .unwrap();
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk", ScalarAttributeType::S))
+        .attribute_definitions(attribute("sk", ScalarAttributeType::S))
+        .attribute_definitions(attribute("sweep", ScalarAttributeType::S))
+        .attribute_definitions(attribute("due_at", ScalarAttributeType::N))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(sweep)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create table {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        });
+    name
+}

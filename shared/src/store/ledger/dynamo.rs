@@ -299,6 +299,14 @@ impl LedgerStore for DynamoLedger {
         }
     }
 
+    async fn posting(
+        &self,
+        member: &MemberId,
+        id: &PostingId,
+    ) -> Result<Option<Posting>, StoreError> {
+        self.stored_posting(member, id).await
+    }
+
     async fn post(&self, request: &PostingRequest) -> Result<Posted, StoreError> {
         let mut profile_item = self.get(profile_key(&request.member)).await?;
         for attempt in 1..=self.retry.max_attempts {

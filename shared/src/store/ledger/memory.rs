@@ -3,8 +3,8 @@
 //! adapter tests prove the DynamoDB one against DynamoDB Local.
 
 use super::{HistoryLine, LedgerStore, Posted};
-use crate::ids::MemberId;
-use crate::ledger::{Book, PostingRequest, Profile};
+use crate::ids::{MemberId, PostingId};
+use crate::ledger::{Book, Posting, PostingRequest, Profile};
 use crate::store::wru::WriteCost;
 use crate::store::StoreError;
 use crate::time::BusinessTime;
@@ -49,6 +49,18 @@ impl LedgerStore for MemoryLedger {
             cost: WriteCost::default(),
             attempts: 1,
         })
+    }
+
+    async fn posting(
+        &self,
+        member: &MemberId,
+        id: &PostingId,
+    ) -> Result<Option<Posting>, StoreError> {
+        Ok(self.with(|book| {
+            book.postings()
+                .find(|p| &p.request.member == member && &p.request.id == id)
+                .cloned()
+        }))
     }
 
     async fn history(

@@ -14,7 +14,7 @@ pub use memory::MemoryLedger;
 use super::wru::WriteCost;
 use super::StoreError;
 use crate::ids::{MemberId, PostingId};
-use crate::ledger::{PostingOutcome, PostingRequest, Profile};
+use crate::ledger::{Posting, PostingOutcome, PostingRequest, Profile};
 use crate::money::Points;
 use crate::time::BusinessTime;
 use std::future::Future;
@@ -60,6 +60,13 @@ pub trait LedgerStore {
         &self,
         request: &PostingRequest,
     ) -> impl Future<Output = Result<Posted, StoreError>> + Send;
+
+    /// The posting recorded under `id` for `member`, if any (consistent read).
+    fn posting(
+        &self,
+        member: &MemberId,
+        id: &PostingId,
+    ) -> impl Future<Output = Result<Option<Posting>, StoreError>> + Send;
 
     /// The member's postings, newest first, at most `limit`, older than `before` when given.
     fn history(

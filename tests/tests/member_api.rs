@@ -1,5 +1,4 @@
-//! member-api end to end: `make test` serves template.yaml with the devstack (cargo-lambda, the
-//! `wechat` stand-in, DynamoDB Local) and sets `LINLI_URL`.
+//! member-api end to end: login, points, stores; orders are in `orders.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 use linli::ids::{MemberId, PostingId};
@@ -7,49 +6,12 @@ use linli::ledger::{Op, PostingRequest, Source};
 use linli::money::Points;
 use linli::store::ledger::{DynamoLedger, LedgerStore};
 use linli::time::BusinessTime;
-use serde_json::{json, Value};
-
-fn base() -> String {
-    std::env::var("LINLI_URL").expect(
-        "LINLI_URL is not set: run these tests through `make test`, which serves template.yaml",
-    )
-}
-
-async fn call(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut request = client.request(method.parse().unwrap(), format!("{}{path}", base()));
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// A DynamoDB client and the local name of the template's table `logical_id`.
-async fn stack_table(logical_id: &str) -> (aws_sdk_dynamodb::Client, String) {
-    let url = format!("{}/_local/stack", base());
-    let stack: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
-    let table = stack["resources"][logical_id].as_str().unwrap().to_owned();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    (aws_sdk_dynamodb::Client::new(&config), table)
-}
-
-async fn login(code: &str) -> (String, String) {
-    let (status, body) = call("POST", "/api/session", None, Some(json!({ "code": code }))).await;
-    assert_eq!(status, 200, "{body}");
-    (
-        body["token"].as_str().unwrap().to_owned(),
-        body["member"].as_str().unwrap().to_owned(),
-    )
-}
+use linli_e2e::{call, login, stack_table};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_member_logs_in_sees_their_points_and_bad_sessions_are_refused() {
-    let tag = format!("{:08x}", fastrand::u32(..));
+    let tag = linli_e2e::tag();
 
     // One person, one member: the same code twice, and another OpenID with the same UnionID.
     let (token, member) = login(&format!("test:o-{tag}:u-{tag}")).await;
@@ -145,7 +107,7 @@ async fn stores_are_listed_nearest_first_with_their_skus_and_bad_queries_are_ref
 
     let (client, table) = stack_table("CatalogTable").await;
     let catalog = DynamoCatalog::new(client, table);
-    let tag = format!("{:08x}", fastrand::u32(..));
+    let tag = linli_e2e::tag();
     let store = |suffix: &str, lat: f64, lng: f64| Store {
         store_id: StoreId::parse(&format!("T-{tag}-{suffix}")).unwrap(),
         name: format!("test store {suffix}"),

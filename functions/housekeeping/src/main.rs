@@ -1,0 +1,35 @@
+//! Wiring only: configuration and clients built once, then the handler in `lib.rs`.
+// The runtime's service stack nests deep futures; their layout needs a higher limit.
+#![recursion_limit = "256"]
+
+use housekeeping::{handle, App, Settings};
+use lambda_runtime::{service_fn, Error};
+use linli::config::{required, ProcessEnv};
+use linli::queue::Publisher;
+use linli::store::ledger::DynamoLedger;
+use linli::store::orders::DynamoOrders;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(false)
+        .with_target(false)
+        .init();
+    let settings = Settings::from_source(&ProcessEnv)?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let app = App {
+        ledger: DynamoLedger::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_LEDGER")?),
+        orders: DynamoOrders::new(dynamodb, required(&ProcessEnv, "TABLE_ORDERS")?),
+        publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
+        http: reqwest::Client::new(),
+        settings,
+    };
+    let app = &app;
+    lambda_runtime::run(service_fn(
+        move |event| async move { handle(app, event).await },
+    ))
+    .await
+}

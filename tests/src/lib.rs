@@ -1,0 +1,208 @@
+//! Helpers for the end-to-end tests in `tests/tests/`: they drive the stack `make test` serves
+//! from template.yaml (the devstack at `LINLI_URL`, functions under cargo-lambda, the stand-ins,
+//! DynamoDB Local and the SQS stand-in), move its clock, and look into its tables and queues.
+//! Test code: a failed step panics with what it saw.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use linli::catalog::{Sku, Store};
+use linli::ids::{SkuId, StoreId};
+use linli::money::Fen;
+use linli::store::catalog::{CatalogStore, DynamoCatalog};
+use linli::time::BusinessTime;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub fn base() -> String {
+    std::env::var("LINLI_URL").expect(
+        "LINLI_URL is not set: run these tests through `make test`, which serves template.yaml",
+    )
+}
+
+/// A short random tag that keeps each test's members, stores and orders apart.
+pub fn tag() -> String {
+    format!("{:08x}", fastrand::u32(..))
+}
+
+/// Calls the stack; answers the status and the JSON body (null when not JSON).
+pub async fn call(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method.parse().unwrap(), format!("{}{path}", base()));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// POSTs a raw body; answers the status and the body text.
+pub async fn post_raw(
+    path: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", base()))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// Logs in with a test code; answers (token, member id).
+pub async fn login(code: &str) -> (String, String) {
+    let (status, body) = call("POST", "/api/session", None, Some(json!({ "code": code }))).await;
+    assert_eq!(status, 200, "{body}");
+    (
+        body["token"].as_str().unwrap().to_owned(),
+        body["member"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// What `!Ref` of the template's resource `logical_id` is locally (table name, queue URL).
+pub async fn resource(logical_id: &str) -> String {
+    let url = format!("{}/_local/stack", base());
+    let stack: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    stack["resources"][logical_id]
+        .as_str()
+        .unwrap_or_else(|| panic!("{logical_id} is not in the stack"))
+        .to_owned()
+}
+
+async fn aws() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// A DynamoDB client and the local name of the template's table `logical_id`.
+pub async fn stack_table(logical_id: &str) -> (aws_sdk_dynamodb::Client, String) {
+    (
+        aws_sdk_dynamodb::Client::new(&aws().await),
+        resource(logical_id).await,
+    )
+}
+
+/// An SQS client and the local URL of the template's queue `logical_id`.
+pub async fn stack_queue(logical_id: &str) -> (aws_sdk_sqs::Client, String) {
+    (
+        aws_sdk_sqs::Client::new(&aws().await),
+        resource(logical_id).await,
+    )
+}
+
+/// The devstack clock's "now".
+pub async fn clock() -> BusinessTime {
+    let (_, body) = call("GET", "/_local/clock", None, None).await;
+    BusinessTime::from_epoch_ms(body["epoch_ms"].as_i64().unwrap()).unwrap()
+}
+
+/// Moves the devstack clock forward (e.g. "16m").
+pub async fn advance(by: &str) {
+    let (status, body) = call(
+        "POST",
+        "/_local/clock",
+        None,
+        Some(json!({ "advance": by })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Fires the template's schedule `event` of `function` now (devstack clock).
+pub async fn fire(function: &str, event: &str) -> (u16, Value) {
+    call(
+        "POST",
+        &format!("/_local/schedules/{function}/{event}"),
+        None,
+        None,
+    )
+    .await
+}
+
+/// Polls `check` every 100 ms until it answers Some, for at most `seconds`.
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting for {what} after {seconds} s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the queue has nothing visible or in flight (its messages were handled).
+pub async fn drained(sqs: &aws_sdk_sqs::Client, url: &str) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    eventually(30, "the queue to drain", || async {
+        let out = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let attrs = out.attributes.unwrap_or_default();
+        let count = |a: A| {
+            attrs
+                .get(&a)
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(1)
+        };
+        (count(A::ApproximateNumberOfMessages) + count(A::ApproximateNumberOfMessagesNotVisible)
+            == 0)
+            .then_some(())
+    })
+    .await
+}
+
+/// A store of its own for a test, with SKUs (id, name, price in fen, stock).
+pub async fn test_store(tag: &str, skus: &[(&str, &str, i64, i64)]) -> StoreId {
+    let (client, table) = stack_table("CatalogTable").await;
+    let catalog = DynamoCatalog::new(client, table);
+    let store = Store {
+        store_id: StoreId::parse(&format!("T-{tag}")).unwrap(),
+        name: format!("测试店 {tag}"),
+        lat: 31.2304,
+        lng: 121.4737,
+        hours: "07:00-22:00".into(),
+    };
+    catalog.put_store(&store).await.unwrap();
+    for (sku, name, price, stock) in skus {
+        let sku = Sku {
+            sku: SkuId::parse(sku).unwrap(),
+            name: (*name).to_owned(),
+            price_fen: Fen::new(*price),
+            stock: *stock,
+        };
+        catalog.put_sku(&store.store_id, &sku).await.unwrap();
+    }
+    store.store_id
+}
+
+/// A value of `infra/local/local.env` (what the stack was started with).
+pub fn local_setting(name: &str) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/local/local.env");
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+        .unwrap_or_else(|| panic!("{name} is not in local.env"))
+}

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod config;
 pub mod ids;
 pub mod ledger;
+pub mod log;
 pub mod money;
 pub mod order;
 pub mod queue;

@@ -158,12 +158,19 @@ async fn visit<L: LedgerStore, O: OrderStore>(
     match order.status {
         OrderStatus::Pending => close(app, &order, now, summary).await,
         OrderStatus::Paid => redrive(app, task, &order, now, summary).await,
-        OrderStatus::Closed | OrderStatus::Cancelled => {
-            app.orders.retire(id).await?;
-            summary.retired += 1;
-            Ok(())
-        }
+        OrderStatus::Closed | OrderStatus::Cancelled => retire(app, id, summary).await,
     }
+}
+
+/// Nothing more awaits the order: out of the sweep.
+async fn retire<L, O: OrderStore>(
+    app: &App<L, O>,
+    id: &OrderId,
+    summary: &mut Summary,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    app.orders.retire(id).await?;
+    summary.retired += 1;
+    Ok(())
 }
 
 async fn close<L, O: OrderStore>(

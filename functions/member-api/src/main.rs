@@ -10,12 +10,7 @@ use member_api::{handle, App, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(false)
-        .with_target(false)
-        .init();
+    linli::log::init_json();
     let settings = Settings::from_source(&ProcessEnv)?;
     let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;

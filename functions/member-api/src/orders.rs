@@ -18,7 +18,6 @@ use linli::order::{
     price, Address, Fulfilment, ItemRequest, Order, OrderError, OrderStatus, MAX_LINES,
     PAYMENT_WINDOW_MS,
 };
-use linli::session::Session;
 use linli::store::catalog::CatalogStore;
 use linli::store::orders::{EndOutcome, OrderStore};
 use linli::time::BusinessTime;
@@ -271,15 +270,18 @@ fn pay_params<L, M, C, O>(app: &App<L, M, C, O>, order: &Order, now: BusinessTim
     serde_json::to_value(params).unwrap_or(Value::Null)
 }
 
-/// The member's own order, or the answer to give instead.
-async fn own_order<O: OrderStore>(
-    orders: &O,
-    session: &Session,
+/// The caller's own order `id`, or the answer to give instead (401 without a session; 404 for
+/// another member's order too).
+async fn own_order<L, M, C, O: OrderStore>(
+    app: &App<L, M, C, O>,
+    request: &Request,
     id: &str,
+    now: BusinessTime,
 ) -> Result<Order, Refusal> {
+    let session = authenticate(app, request, now)?;
     let missing = || Refusal::from(not_found("order_not_found", "no such order"));
     let id = OrderId::parse(id).map_err(|_| missing())?;
-    match orders.get(&id).await {
+    match app.orders.get(&id).await {
         Ok(Some(order)) if order.member == session.member => Ok(order),
         Ok(_) => Err(missing()),
         Err(e) => Err(store_failed(&e).into()),
@@ -292,11 +294,7 @@ pub async fn show<L, M, C, O: OrderStore>(
     id: &str,
     now: BusinessTime,
 ) -> Response<Body> {
-    let session = match authenticate(app, request, now) {
-        Ok(s) => s,
-        Err(refused) => return refused.into(),
-    };
-    let order = match own_order(&app.orders, &session, id).await {
+    let order = match own_order(app, request, id, now).await {
         Ok(order) => order,
         Err(answer) => return answer.into(),
     };
@@ -313,11 +311,7 @@ pub async fn cancel<L, M, C, O: OrderStore>(
     id: &str,
     now: BusinessTime,
 ) -> Response<Body> {
-    let session = match authenticate(app, request, now) {
-        Ok(s) => s,
-        Err(refused) => return refused.into(),
-    };
-    let order = match own_order(&app.orders, &session, id).await {
+    let order = match own_order(app, request, id, now).await {
         Ok(order) => order,
         Err(answer) => return answer.into(),
     };

@@ -175,13 +175,13 @@ async fn settle<O: OrderStore>(
         mch_id: &app.settings.mch_id,
         amount: order.amount_fen,
     };
-    let paid_at = match judge(notice, &expected, &order) {
-        Ok(paid_at) => paid_at,
-        Err(Verdict::Foreign(why)) => {
+    let paid_at = match (pay_notify::judge(notice, &expected), notice.paid_at) {
+        (Verdict::Matches, Some(paid_at)) => paid_at,
+        (Verdict::Foreign(why), _) => {
             tracing::warn!(order_id = %order.order_id, why, "notify refused: not our app or merchant");
             return fail(StatusCode::OK, "FOREIGN");
         }
-        Err(Verdict::Mismatch(why)) => {
+        (Verdict::Mismatch(why), _) => {
             let expected = Some(order.amount_fen);
             return anomaly(
                 app,
@@ -193,7 +193,7 @@ async fn settle<O: OrderStore>(
             )
             .await;
         }
-        Err(_) => {
+        (Verdict::Failed | Verdict::Matches, _) => {
             tracing::info!(order_id = %order.order_id, "payment failed at WeChat Pay: nothing to do");
             return success();
         }
@@ -249,21 +249,6 @@ async fn settle<O: OrderStore>(
             .await
         }
         Err(e) => retry_later("marking the order paid", &e),
-    }
-}
-
-/// `Ok(paid_at)` when the notice is this order's successful payment, else the verdict.
-fn judge(
-    notice: &PaidNotice,
-    expected: &Expected<'_>,
-    order: &Order,
-) -> Result<BusinessTime, Verdict> {
-    match pay_notify::judge(notice, expected) {
-        Verdict::Matches => notice.paid_at.ok_or(Verdict::Failed),
-        other => {
-            tracing::debug!(order_id = %order.order_id, verdict = ?other, "notify judged");
-            Err(other)
-        }
     }
 }
 

@@ -8,12 +8,7 @@ use pay_notify::{handle, App, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(false)
-        .with_target(false)
-        .init();
+    linli::log::init_json();
     let settings = Settings::from_source(&ProcessEnv)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let app = App {

@@ -10,12 +10,7 @@ use points_posting::{handle, App};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(false)
-        .with_target(false)
-        .init();
+    linli::log::init_json();
     let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
     let dead_letters = required(&ProcessEnv, "QUEUE_POINTS_POSTINGS_DLQ")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;

@@ -9,3 +9,29 @@ pub mod orders;
 pub mod wru;
 
 pub use error::StoreError;
+
+/// Puts `item` unless an item with its key exists (`attribute_not_exists(pk)`): true when this
+/// call wrote it, false when one was there already.
+pub(crate) async fn put_if_absent(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: ledger::item::Item,
+) -> Result<bool, StoreError> {
+    let sent = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::dynamo("PutItem", e)),
+    }
+}

@@ -11,7 +11,7 @@
 
 use super::ledger::item::{key, Item};
 use super::wru::{item_size, WriteCost};
-use super::StoreError;
+use super::{put_if_absent, StoreError};
 use crate::ids::OrderId;
 use crate::order::{Anomaly, Order, OrderStatus, Payment, SWEEP_SHARDS};
 use crate::time::BusinessTime;
@@ -171,14 +171,13 @@ impl OrderStore for DynamoOrders {
         let item = order_item(order)?;
         let mut cost = WriteCost::default();
         cost.add("order", item_size(&item));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        if !put_if_absent(&self.client, &self.table, item).await? {
+            // Order ids are fresh ULIDs: a collision means a bug, never overwrite an order.
+            return Err(corrupt(
+                order.order_id.as_str(),
+                "an order with this id exists",
+            ));
+        }
         Ok(cost)
     }
 
@@ -278,23 +277,7 @@ impl OrderStore for DynamoOrders {
             "due_at".into(),
             AttributeValue::N(anomaly.recorded_at.epoch_ms().to_string()),
         );
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) => match e.into_service_error() {
-                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_) => {
-                    Ok(false)
-                }
-                other => Err(StoreError::dynamo("PutItem", other)),
-            },
-        }
+        put_if_absent(&self.client, &self.table, item).await
     }
 
     async fn due(

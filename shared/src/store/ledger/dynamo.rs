@@ -269,27 +269,11 @@ impl LedgerStore for DynamoLedger {
         let item = item::new_profile_item(member, at)?;
         let mut cost = WriteCost::default();
         cost.add("profile", item_size(&item));
-        let sent = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match sent {
-            Ok(_) => {
-                tracing::info!(member = %member.masked(), wru = cost.total(), "profile opened");
-                Ok(true)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        let opened = crate::store::put_if_absent(&self.client, &self.table, item).await?;
+        if opened {
+            tracing::info!(member = %member.masked(), wru = cost.total(), "profile opened");
         }
+        Ok(opened)
     }
 
     async fn profile(&self, member: &MemberId) -> Result<Option<Profile>, StoreError> {

@@ -2,5 +2,7 @@
 //! delivery pricing and compensation policy grow here as their issues land.
 
 mod earn;
+mod signin;
 
 pub use earn::{base_earn, FEN_PER_POINT};
+pub use signin::{sign_in, SIGN_IN_POINTS};

@@ -59,6 +59,15 @@ pub trait Members {
         member: &MemberId,
         at: BusinessTime,
     ) -> impl Future<Output = Result<Linked, StoreError>> + Send;
+
+    /// Records on an Official Account identity whether it follows the account (unfollowing
+    /// keeps the member, its points and records; following again reactivates it).
+    fn set_following(
+        &self,
+        identity: &Identity,
+        following: bool,
+        at: BusinessTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Clone, Debug)]
@@ -236,5 +245,25 @@ impl Members for DynamoMembers {
                 }
             }
         }
+    }
+
+    async fn set_following(
+        &self,
+        identity: &Identity,
+        following: bool,
+        at: BusinessTime,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(identity_key(identity)))
+            .update_expression("SET following = :following, following_since = :at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":following", AttributeValue::Bool(following))
+            .expression_attribute_values(":at", item::number(at.epoch_ms()))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
     }
 }

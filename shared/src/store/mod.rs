@@ -2,6 +2,7 @@
 //! (DESIGN §4). Every write path reports what it cost through `wru`.
 
 pub mod catalog;
+pub mod dedup;
 mod error;
 pub mod ledger;
 pub mod members;

@@ -2,6 +2,8 @@
 //! outbound calls (`mini::code_to_session`) are thin functions over a given HTTP client.
 
 pub mod mini;
+pub mod oa;
+pub mod oa_api;
 pub mod pay_api;
 pub mod pay_notify;
 pub mod pay_v2;

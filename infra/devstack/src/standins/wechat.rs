@@ -4,16 +4,43 @@
 //!   `WECHAT_MINI_APP_SECRET`; test codes are `test:<openid>` or `test:<openid>:<unionid>`;
 //!   anything else is WeChat's `40029 invalid code`.
 //!
-//! Access tokens, user info, QR codes and subscribe messages join with the issues that use them.
+//! - `POST /_local/wechat/cgi-bin/stable_token` `{grant_type: client_credential, appid, secret,
+//!   force_refresh?}`: the Official Account's (`WECHAT_OA_APP_ID` / `WECHAT_OA_APP_SECRET`) access
+//!   token, the same one for every caller until it expires (2 h, devstack clock) or is forced;
+//! - `GET /_local/wechat/cgi-bin/user/info?access_token&openid`: a follower; its `unionid` is the
+//!   one registered for that OpenID (test control below), none otherwise; a wrong or expired token
+//!   is WeChat's `40001`;
+//! - test control: `POST /_local/wechat/followers` `{"openid": …, "unionid": …}` registers the
+//!   UnionID WeChat would report for an Official Account OpenID.
+//!
+//! QR codes and subscribe messages join with the issues that use them.
 
 use super::{Kit, StandIn};
 use axum::extract::{Query, State};
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How long an access token lives (WeChat: 7200 s).
+const TOKEN_MS: i64 = 7_200_000;
 
 pub struct Wechat;
+
+/// The stand-in's memory: the current access token and the followers' UnionIDs.
+#[derive(Clone, Default)]
+struct Accounts {
+    token: Arc<Mutex<Option<(String, i64)>>>,
+    unionids: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+#[derive(Clone)]
+struct WechatState {
+    kit: Kit,
+    accounts: Accounts,
+}
 
 impl StandIn for Wechat {
     fn name(&self) -> &'static str {
@@ -21,9 +48,16 @@ impl StandIn for Wechat {
     }
 
     fn routes(&self, kit: Kit) -> Router {
+        let state = WechatState {
+            kit,
+            accounts: Accounts::default(),
+        };
         Router::new()
             .route("/sns/jscode2session", get(code_to_session))
-            .with_state(kit)
+            .route("/cgi-bin/stable_token", post(stable_token))
+            .route("/cgi-bin/user/info", get(user_info))
+            .route("/followers", post(register_follower))
+            .with_state(state)
     }
 }
 
@@ -57,10 +91,10 @@ pub fn answer(settings: &BTreeMap<String, String>, query: &BTreeMap<String, Stri
 }
 
 async fn code_to_session(
-    State(kit): State<Kit>,
+    State(state): State<WechatState>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Json<Value> {
-    let answer = answer(&kit.settings, &query);
+    let answer = answer(&state.kit.settings, &query);
     if answer.get("errcode").is_some() {
         tracing::info!(stand_in = "wechat", answer = %answer, "code2Session refused");
         return error(
@@ -69,6 +103,118 @@ async fn code_to_session(
         );
     }
     Json(answer)
+}
+
+/// The token for `request`, or WeChat's refusal: the OA's app id and secret must match.
+fn token_answer(
+    settings: &BTreeMap<String, String>,
+    request: &Value,
+    current: &mut Option<(String, i64)>,
+    now_ms: i64,
+) -> Value {
+    let given = |k: &str| request.get(k).and_then(Value::as_str).unwrap_or_default();
+    let setting = |k: &str| settings.get(k).map(String::as_str);
+    if given("grant_type") != "client_credential" {
+        return json!({ "errcode": 40002, "errmsg": "invalid grant_type" });
+    }
+    if setting("WECHAT_OA_APP_ID") != Some(given("appid")) {
+        return json!({ "errcode": 40013, "errmsg": "invalid appid" });
+    }
+    if setting("WECHAT_OA_APP_SECRET") != Some(given("secret")) {
+        return json!({ "errcode": 40125, "errmsg": "invalid appsecret" });
+    }
+    let forced = request.get("force_refresh").and_then(Value::as_bool) == Some(true);
+    let (token, expires_at) = match current.take() {
+        Some((token, expires_at)) if !forced && expires_at > now_ms => (token, expires_at),
+        _ => (
+            format!("local-oa-token-{:016x}", fastrand::u64(..)),
+            now_ms + TOKEN_MS,
+        ),
+    };
+    *current = Some((token.clone(), expires_at));
+    json!({ "access_token": token, "expires_in": (expires_at - now_ms) / 1000 })
+}
+
+async fn stable_token(State(state): State<WechatState>, body: axum::body::Bytes) -> Json<Value> {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut current = state
+        .accounts
+        .token
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let answer = token_answer(
+        &state.kit.settings,
+        &request,
+        &mut current,
+        state.kit.clock.now_ms(),
+    );
+    tracing::info!(
+        stand_in = "wechat",
+        ok = answer.get("errcode").is_none(),
+        "stable_token"
+    );
+    Json(answer)
+}
+
+async fn user_info(
+    State(state): State<WechatState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Json<Value> {
+    let valid = {
+        let current = state
+            .accounts
+            .token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        matches!(&*current, Some((token, expires_at))
+            if Some(token) == query.get("access_token") && *expires_at > state.kit.clock.now_ms())
+    };
+    if !valid {
+        return error(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        );
+    }
+    let Some(openid) = query.get("openid").filter(|o| !o.is_empty()) else {
+        return error(40003, "invalid openid");
+    };
+    let unionid = state
+        .accounts
+        .unionids
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(openid)
+        .cloned();
+    let mut answer = json!({ "subscribe": 1, "openid": openid, "language": "zh_CN" });
+    if let Some(unionid) = unionid {
+        answer["unionid"] = json!(unionid);
+    }
+    Json(answer)
+}
+
+async fn register_follower(
+    State(state): State<WechatState>,
+    Json(follower): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let field = |k: &str| {
+        follower
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let (Some(openid), Some(unionid)) = (field("openid"), field("unionid")) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "openid and unionid are required" })),
+        );
+    };
+    state
+        .accounts
+        .unionids
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(openid.to_owned(), unionid.to_owned());
+    (StatusCode::NO_CONTENT, Json(Value::Null))
 }
 
 #[cfg(test)]
@@ -121,6 +267,38 @@ mod tests {
         assert_eq!(
             answer(&s, &query("wxmini", "s3cret", "test:"))["errcode"],
             40029
+        );
+    }
+
+    #[test]
+    fn the_stable_token_is_shared_until_it_expires_or_is_forced() {
+        let settings = BTreeMap::from([
+            ("WECHAT_OA_APP_ID".to_owned(), "wxoa".to_owned()),
+            ("WECHAT_OA_APP_SECRET".to_owned(), "oa-secret".to_owned()),
+        ]);
+        let request =
+            json!({"grant_type": "client_credential", "appid": "wxoa", "secret": "oa-secret"});
+        let mut current = None;
+        let first = token_answer(&settings, &request, &mut current, 0);
+        let again = token_answer(&settings, &request, &mut current, 1_000);
+        assert_eq!(first["access_token"], again["access_token"]);
+        assert_eq!(again["expires_in"], 7_199);
+        let later = token_answer(&settings, &request, &mut current, TOKEN_MS);
+        assert_ne!(
+            later["access_token"], first["access_token"],
+            "expired: a new one"
+        );
+        let mut forced = request.clone();
+        forced["force_refresh"] = json!(true);
+        assert_ne!(
+            token_answer(&settings, &forced, &mut current, TOKEN_MS + 1)["access_token"],
+            later["access_token"]
+        );
+        let mut wrong = request.clone();
+        wrong["secret"] = json!("nope");
+        assert_eq!(
+            token_answer(&settings, &wrong, &mut current, 0)["errcode"],
+            40125
         );
     }
 }

@@ -58,6 +58,46 @@ pub fn nearest(stores: Vec<Store>, from: (f64, f64)) -> Vec<(Store, u32)> {
     with_distance
 }
 
+/// Whether a store with opening `hours` (`HH:MM-HH:MM`, business time; a close before the
+/// open runs past midnight) is open at `at`. None when the hours cannot be read.
+pub fn is_open(hours: &str, at: crate::time::BusinessTime) -> Option<bool> {
+    let minutes = |text: &str| -> Option<u32> {
+        let (h, m) = text.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+    };
+    let (open, close) = hours.split_once('-')?;
+    let (open, close) = (minutes(open)?, minutes(close)?);
+    let now = at.minutes_of_day();
+    Some(if open <= close {
+        open <= now && now < close
+    } else {
+        now >= open || now < close
+    })
+}
+
+/// The store to suggest near `from`: within `radius_m`, the nearest open one, else the nearest
+/// (closed) one; with its distance and whether it is open.
+pub fn nearby(
+    stores: Vec<Store>,
+    from: (f64, f64),
+    radius_m: u32,
+    at: crate::time::BusinessTime,
+) -> Option<(Store, u32, bool)> {
+    let within: Vec<(Store, u32)> = nearest(stores, from)
+        .into_iter()
+        .filter(|(_, d)| *d <= radius_m)
+        .collect();
+    let open_index = within
+        .iter()
+        .position(|(s, _)| is_open(&s.hours, at) == Some(true));
+    let index = open_index.unwrap_or(0);
+    within
+        .into_iter()
+        .nth(index)
+        .map(|(s, d)| (s, d, open_index.is_some()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +131,51 @@ mod tests {
         assert!(valid_coordinate(31.2, 121.4));
         assert!(!valid_coordinate(91.0, 0.0));
         assert!(!valid_coordinate(f64::NAN, 0.0));
+    }
+
+    #[test]
+    fn opening_hours_include_the_open_minute_and_run_past_midnight() {
+        let at = |t: &str| crate::time::BusinessTime::parse_rfc3339(t).unwrap();
+        assert_eq!(
+            is_open("07:00-22:00", at("2026-11-25T07:00:00+08:00")),
+            Some(true)
+        );
+        assert_eq!(
+            is_open("07:00-22:00", at("2026-11-25T22:00:00+08:00")),
+            Some(false)
+        );
+        assert_eq!(
+            is_open("18:00-02:00", at("2026-11-25T01:30:00+08:00")),
+            Some(true)
+        );
+        assert_eq!(
+            is_open("00:00-24:00", at("2026-11-25T23:59:00+08:00")),
+            Some(true)
+        );
+        assert_eq!(is_open("all day", at("2026-11-25T12:00:00+08:00")), None);
+    }
+
+    #[test]
+    fn the_nearest_open_store_within_the_radius_is_suggested() {
+        let store = |id: &str, lat: f64, hours: &str| Store {
+            store_id: StoreId::parse(id).unwrap(),
+            name: id.into(),
+            lat,
+            lng: 121.4737,
+            hours: hours.into(),
+        };
+        let night = crate::time::BusinessTime::parse_rfc3339("2026-11-25T23:00:00+08:00").unwrap();
+        let stores = vec![
+            store("near-closed", 31.2310, "07:00-22:00"),
+            store("farther-open", 31.2400, "00:00-24:00"),
+            store("far", 31.4000, "00:00-24:00"),
+        ];
+        let from = (31.2304, 121.4737);
+        let (s, d, open) = nearby(stores.clone(), from, 3_000, night).unwrap();
+        assert_eq!((s.store_id.as_str(), open), ("farther-open", true));
+        assert!(d > 1_000 && d < 1_200, "{d}");
+        let (s, _, open) = nearby(stores[..1].to_vec(), from, 3_000, night).unwrap();
+        assert_eq!((s.store_id.as_str(), open), ("near-closed", false));
+        assert_eq!(nearby(stores[2..].to_vec(), from, 3_000, night), None);
     }
 }

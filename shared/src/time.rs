@@ -96,6 +96,13 @@ impl BusinessTime {
         self.in_shanghai().date_naive()
     }
 
+    /// Minutes since midnight, business time (0..1440).
+    pub fn minutes_of_day(self) -> u32 {
+        use chrono::Timelike;
+        let t = self.in_shanghai();
+        t.hour() * 60 + t.minute()
+    }
+
     /// The business month (Asia/Shanghai) of this instant.
     pub fn month(self) -> Month {
         let date = self.date();

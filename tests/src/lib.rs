@@ -174,16 +174,21 @@ pub async fn drained(sqs: &aws_sdk_sqs::Client, url: &str) {
     .await
 }
 
-/// A store of its own for a test, with SKUs (id, name, price in fen, stock).
+/// A store of its own for a test, with SKUs (id, name, price in fen, stock), in central Shanghai.
 pub async fn test_store(tag: &str, skus: &[(&str, &str, i64, i64)]) -> StoreId {
+    test_store_at(tag, (31.2304, 121.4737), skus).await
+}
+
+/// A store of its own at `(lat, lng)`.
+pub async fn test_store_at(tag: &str, at: (f64, f64), skus: &[(&str, &str, i64, i64)]) -> StoreId {
     let (client, table) = stack_table("CatalogTable").await;
     let catalog = DynamoCatalog::new(client, table);
     let store = Store {
         store_id: StoreId::parse(&format!("T-{tag}")).unwrap(),
         name: format!("测试店 {tag}"),
-        lat: 31.2304,
-        lng: 121.4737,
-        hours: "07:00-22:00".into(),
+        lat: at.0,
+        lng: at.1,
+        hours: "00:00-24:00".into(),
     };
     catalog.put_store(&store).await.unwrap();
     for (sku, name, price, stock) in skus {

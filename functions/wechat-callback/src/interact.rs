@@ -1,0 +1,289 @@
+//! What a push does and what the member reads back (DESIGN §2, seeds 000/001):
+//! - `subscribe`: the member (UnionID first, DESIGN §3) is created or reactivated; a welcome
+//!   with the balance. `SCAN` by a follower is recorded in the log; `unsubscribe` marks the
+//!   identity unfollowed (points and records stay).
+//! - 签到 (text, or the menu key `SIGN_IN`): the daily sign-in, once per business day.
+//! - 积分 (text, or `BALANCE`): balance, held points and what expires within 30 days.
+//! - a location (message or `LOCATION` event), or 附近门店 / `NEARBY`: the nearest open store
+//!   within 3 km with its hours and the delivery price in points.
+//!
+//! Anything else: no reply (`success`) and an INFO line.
+//!
+//! A posting that cannot be committed within the reply budget goes to `points-postings.fifo`
+//! under the same deterministic id, so it still happens exactly once, and the reply says so.
+
+use crate::App;
+use linli::catalog::nearby;
+use linli::ids::{Identity, MemberId};
+use linli::ledger::{lot_expires_on, PostingRequest};
+use linli::money::Points;
+use linli::queue::Envelope;
+use linli::rules::{sign_in, SIGN_IN_POINTS};
+use linli::store::catalog::CatalogStore;
+use linli::store::ledger::LedgerStore;
+use linli::store::members::{Linked, Members};
+use linli::store::StoreError;
+use linli::time::BusinessTime;
+use linli::wechat::oa::{Event, Inbound, Message};
+use linli::wechat::oa_api;
+use std::time::Duration;
+
+/// Stores further than this are not suggested (seed: 3 km offers).
+const NEARBY_RADIUS_M: u32 = 3_000;
+/// The delivery fee in points until the delivery issue prices it (seed 000: 50 points).
+const DELIVERY_FEE_POINTS: i64 = 50;
+/// How long a posting may take before it is handed to the queue (WeChat waits 5 s).
+const POSTING_BUDGET: Duration = Duration::from_millis(3_000);
+/// Points expiring within this many days are mentioned with the balance.
+const EXPIRY_NOTICE_DAYS: i64 = 30;
+
+const HELP: &str = "回复「签到」每天领积分，回复「积分」查余额，发送位置查看附近门店。";
+
+/// What the member asked for.
+enum Ask {
+    SignIn,
+    Balance,
+    Nearby(Option<(f64, f64)>),
+}
+
+fn ask(message: &Message) -> Option<Ask> {
+    match message {
+        Message::Text { content, .. } => match content.trim() {
+            "签到" => Some(Ask::SignIn),
+            "积分" | "余额" => Some(Ask::Balance),
+            "附近门店" | "门店" => Some(Ask::Nearby(None)),
+            _ => None,
+        },
+        Message::Event(Event::Click { key }) => match key.as_str() {
+            "SIGN_IN" => Some(Ask::SignIn),
+            "BALANCE" => Some(Ask::Balance),
+            "NEARBY" => Some(Ask::Nearby(None)),
+            _ => None,
+        },
+        Message::Location { lat, lng, .. } | Message::Event(Event::Location { lat, lng, .. }) => {
+            Some(Ask::Nearby(Some((*lat, *lng))))
+        }
+        _ => None,
+    }
+}
+
+/// The reply text for `inbound` (None: no reply). Failures become a polite retry message.
+pub async fn respond<L, M, C, D>(
+    app: &App<L, M, C, D>,
+    inbound: &Inbound,
+    now: BusinessTime,
+) -> Option<String>
+where
+    L: LedgerStore,
+    M: Members,
+    C: CatalogStore,
+{
+    let who = Identity::Oa(inbound.from_user.clone());
+    let outcome = match &inbound.message {
+        Message::Event(Event::Subscribe { scene }) => {
+            if scene.is_some() {
+                tracing::info!(member = %who.masked(), "invite scene: referral bonuses come with a later change");
+            }
+            welcome(app, &who, now).await.map(Some)
+        }
+        Message::Event(Event::Scan { .. }) => {
+            tracing::info!(member = %who.masked(), "follower scanned a QR code");
+            Ok(None)
+        }
+        Message::Event(Event::Unsubscribe) => app.members.set_following(&who, false, now).await.map(|()| {
+            tracing::info!(member = %who.masked(), "unfollowed: member kept, marked unfollowed");
+            None
+        }),
+        message => match ask(message) {
+            Some(Ask::SignIn) => daily_sign_in(app, &who, now).await.map(Some),
+            Some(Ask::Balance) => balance(app, &who, now).await.map(Some),
+            Some(Ask::Nearby(Some(at))) => nearby_store(app, at, now).await.map(Some),
+            Some(Ask::Nearby(None)) => Ok(Some("请发送你的位置（点击「+」→「位置」），我们为你找最近的门店。".to_owned())),
+            None if matches!(message, Message::Text { .. }) => Ok(Some(HELP.to_owned())),
+            None => {
+                tracing::info!(member = %who.masked(), "push not handled: no reply");
+                Ok(None)
+            }
+        },
+    };
+    outcome.unwrap_or_else(|e| {
+        tracing::error!(error = %e, member = %who.masked(), "callback failed");
+        Some("系统繁忙，请稍后再试。".to_owned())
+    })
+}
+
+/// The follower's member: the one its OpenID names, else the one of its UnionID (asked of
+/// WeChat: OA pushes carry only the OpenID), else a new OpenID-only member.
+async fn member<L, M: Members, C, D>(
+    app: &App<L, M, C, D>,
+    who: &Identity,
+    now: BusinessTime,
+) -> Result<MemberId, StoreError> {
+    if let Some(member) = app.members.find(who).await? {
+        return Ok(member);
+    }
+    let Identity::Oa(openid) = who else {
+        return Err(StoreError::Corrupt {
+            key: who.masked(),
+            why: "not an OA identity".into(),
+        });
+    };
+    let s = &app.settings;
+    let unionid = match app
+        .tokens
+        .get(&app.http, &s.wechat_api_base, &s.appid, &s.app_secret, now)
+        .await
+    {
+        Ok(token) => {
+            match oa_api::user_info(&app.http, &s.wechat_api_base, &token, openid.as_str()).await {
+                Ok(follower) => follower.unionid,
+                Err(e) => {
+                    tracing::warn!(error = %e, "user/info failed: an OpenID-only member for now");
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no access token: an OpenID-only member for now");
+            None
+        }
+    };
+    let primary = unionid.map(Identity::Union).unwrap_or_else(|| who.clone());
+    let candidate = MemberId::generate(
+        now,
+        u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..)),
+    );
+    let membership = app.members.find_or_create(&primary, candidate, now).await?;
+    if &primary != who {
+        if let Linked::OtherMember(other) = app.members.link(who, &membership.member, now).await? {
+            tracing::warn!(member = %membership.member.masked(), other = %other.masked(), "OpenID names another member: merge needed");
+            return Ok(other);
+        }
+    }
+    tracing::info!(member = %membership.member.masked(), created = membership.created, "follower's member");
+    Ok(membership.member)
+}
+
+async fn available<L: LedgerStore, M, C, D>(
+    app: &App<L, M, C, D>,
+    member: &MemberId,
+) -> Result<i64, StoreError> {
+    Ok(app
+        .ledger
+        .profile(member)
+        .await?
+        .map(|p| p.available.value())
+        .unwrap_or(0))
+}
+
+async fn welcome<L: LedgerStore, M: Members, C, D>(
+    app: &App<L, M, C, D>,
+    who: &Identity,
+    now: BusinessTime,
+) -> Result<String, StoreError> {
+    let member = member(app, who, now).await?;
+    app.members.set_following(who, true, now).await?;
+    let points = available(app, &member).await?;
+    Ok(format!("欢迎来到邻里！你现在有 {points} 积分。{HELP}"))
+}
+
+/// Applies `posting` within the budget, or hands it to the queue (same id: still once).
+async fn post_in_time<L: LedgerStore, M, C, D>(
+    app: &App<L, M, C, D>,
+    posting: &PostingRequest,
+) -> Result<Option<(i64, bool)>, StoreError> {
+    match tokio::time::timeout(POSTING_BUDGET, app.ledger.post(posting)).await {
+        Ok(posted) => {
+            let posted = posted?;
+            Ok(Some((
+                posted.outcome.result.available.value(),
+                posted.outcome.replayed,
+            )))
+        }
+        Err(_) => {
+            tracing::warn!(posting = %posting.id, "posting too slow for the reply: handed to the queue");
+            app.publisher
+                .send(
+                    &app.settings.points_queue,
+                    &Envelope::posting(posting.clone()),
+                )
+                .await
+                .map_err(|e| StoreError::Dynamo {
+                    operation: "SendMessage",
+                    message: e.to_string(),
+                })?;
+            Ok(None)
+        }
+    }
+}
+
+async fn daily_sign_in<L: LedgerStore, M: Members, C, D>(
+    app: &App<L, M, C, D>,
+    who: &Identity,
+    now: BusinessTime,
+) -> Result<String, StoreError> {
+    let member = member(app, who, now).await?;
+    let posting = sign_in(&member, now);
+    Ok(match post_in_time(app, &posting).await? {
+        Some((points, false)) => format!(
+            "签到成功，+{} 积分！你现在有 {points} 积分。",
+            SIGN_IN_POINTS.value()
+        ),
+        Some((_, true)) => {
+            // The stored result is as of the first sign-in: read today's balance.
+            let points = available(app, &member).await?;
+            format!("今天已经签到过了，明天再来～ 你现在有 {points} 积分。")
+        }
+        None => format!("签到成功，{} 积分正在到账。", SIGN_IN_POINTS.value()),
+    })
+}
+
+async fn balance<L: LedgerStore, M: Members, C, D>(
+    app: &App<L, M, C, D>,
+    who: &Identity,
+    now: BusinessTime,
+) -> Result<String, StoreError> {
+    let member = member(app, who, now).await?;
+    let Some(profile) = app.ledger.profile(&member).await? else {
+        return Ok(format!("你现在有 0 积分。{HELP}"));
+    };
+    let horizon = now.date() + chrono::Duration::days(EXPIRY_NOTICE_DAYS);
+    let expiring: Vec<(chrono::NaiveDate, Points)> = profile
+        .lots
+        .iter()
+        .map(|(month, points)| (lot_expires_on(month), points))
+        .filter(|(on, points)| *on <= horizon && points.is_positive())
+        .collect();
+    let mut text = format!("普卡会员，你现在有 {} 积分", profile.available.value());
+    if profile.held.is_positive() {
+        text.push_str(&format!("（另有 {} 积分冻结中）", profile.held.value()));
+    }
+    text.push('。');
+    match expiring.first() {
+        Some((on, _)) => {
+            let total: i64 = expiring.iter().map(|(_, p)| p.value()).sum();
+            text.push_str(&format!("其中 {total} 积分将于 {on} 前到期，记得使用哦。"));
+        }
+        None => text.push_str("30 天内没有到期的积分。"),
+    }
+    Ok(text)
+}
+
+async fn nearby_store<L, M, C: CatalogStore, D>(
+    app: &App<L, M, C, D>,
+    at: (f64, f64),
+    now: BusinessTime,
+) -> Result<String, StoreError> {
+    let stores = app.catalog.stores().await?;
+    Ok(match nearby(stores, at, NEARBY_RADIUS_M, now) {
+        Some((store, distance, true)) => format!(
+            "离你最近的门店：{}，约 {distance} 米，营业时间 {}。配送费 {DELIVERY_FEE_POINTS} 积分即可抵扣。",
+            store.name, store.hours
+        ),
+        Some((store, distance, false)) => format!(
+            "离你最近的门店：{}，约 {distance} 米，现在已打烊（营业时间 {}）。",
+            store.name, store.hours
+        ),
+        None => "你附近 3 公里内还没有邻里门店，我们正在努力开店中，敬请期待！".to_owned(),
+    })
+}

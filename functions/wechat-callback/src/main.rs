@@ -1,0 +1,34 @@
+//! Wiring only: configuration and clients built once, then the handler in `lib.rs`.
+
+use lambda_http::{service_fn, Error};
+use linli::config::{required, ProcessEnv};
+use linli::queue::Publisher;
+use linli::store::catalog::DynamoCatalog;
+use linli::store::dedup::DynamoDedup;
+use linli::store::ledger::DynamoLedger;
+use linli::store::members::DynamoMembers;
+use wechat_callback::{handle, App, Settings, TokenCache};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    linli::log::init_json();
+    let settings = Settings::from_source(&ProcessEnv)?;
+    let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let app = App {
+        ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
+        members: DynamoMembers::new(dynamodb.clone(), ledger_table),
+        catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
+        dedup: DynamoDedup::new(dynamodb, required(&ProcessEnv, "TABLE_DEDUP")?),
+        publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
+        http: reqwest::Client::new(),
+        tokens: TokenCache::default(),
+        settings,
+    };
+    let app = &app;
+    lambda_http::run(service_fn(move |request| async move {
+        Ok::<_, Error>(handle(app, request).await)
+    }))
+    .await
+}

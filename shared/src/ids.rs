@@ -176,6 +176,12 @@ impl Identity {
 pub struct MemberId(String);
 
 impl MemberId {
+    /// When the member was created: a member id is a ULID minted at first contact.
+    pub fn created_at(&self) -> Option<BusinessTime> {
+        let ulid = ulid::Ulid::from_string(&self.0).ok()?;
+        BusinessTime::from_epoch_ms(i64::try_from(ulid.timestamp_ms()).ok()?).ok()
+    }
+
     /// A new id from the creating event's time and 80 bits the caller drew at random.
     pub fn generate(at: BusinessTime, random: u128) -> Self {
         let ms = u64::try_from(at.epoch_ms()).unwrap_or(0);
@@ -396,6 +402,12 @@ mod tests {
         assert!(PostingId::parse("pay:order:").is_err());
         assert!(PostingId::parse("gift:order:1").is_err());
         assert!(PostingId::parse("pay:order:a#b").is_err());
+    }
+
+    #[test]
+    fn a_member_id_tells_when_the_member_was_created() {
+        let at = BusinessTime::from_epoch_ms(1_764_000_000_123).unwrap();
+        assert_eq!(MemberId::generate(at, 42).created_at(), Some(at));
     }
 
     #[test]

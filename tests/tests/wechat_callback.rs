@@ -241,3 +241,90 @@ async fn forged_foreign_stale_and_hostile_pushes_are_refused_and_change_nothing(
     let (status, body) = push(&event(&openid, now, "VIEW", "https://example.invalid")).await;
     assert_eq!((status, body.as_str()), (200, "success"));
 }
+
+#[tokio::test]
+async fn an_invite_credits_both_sides_once_and_never_oneself_or_an_old_member() {
+    let tag = tag();
+    let (referrer_token, _) = login(&format!("test:mini-r-{tag}:u-r-{tag}")).await;
+    let (status, code) = call("GET", "/api/me/invite", Some(&referrer_token), None).await;
+    assert_eq!(status, 200, "{code}");
+    let scene = code["scene"].as_str().unwrap().to_owned();
+    assert!(code["qr_image_url"]
+        .as_str()
+        .unwrap()
+        .contains("showqrcode?ticket="));
+    let (_, again) = call("GET", "/api/me/invite", Some(&referrer_token), None).await;
+    assert_eq!(again["ticket"], code["ticket"], "cached");
+    let (status, _) = call("GET", "/api/me/invite", None, None).await;
+    assert_eq!(status, 401);
+
+    // A newcomer follows through the code; WeChat delivers the push three times, and once more
+    // with another time (not a retry to the dedup table, but the same follow to the ledger).
+    let newcomer = format!("oa-n-{tag}");
+    let now = clock().await.epoch_seconds();
+    let follow = event(&newcomer, now, "subscribe", &format!("qrscene_{scene}"));
+    let (_, welcome) = push(&follow).await;
+    assert!(
+        welcome.contains("邀请奖励") && welcome.contains("100 积分"),
+        "{welcome}"
+    );
+    push(&follow).await;
+    push(&follow).await;
+    push(&event(
+        &newcomer,
+        now + 1,
+        "subscribe",
+        &format!("qrscene_{scene}"),
+    ))
+    .await;
+    let (_, balance) = push(&text(&newcomer, now + 2, "积分")).await;
+    assert!(balance.contains("你现在有 100 积分"), "{balance}");
+    let (_, me) = call("GET", "/api/me", Some(&referrer_token), None).await;
+    assert_eq!(me["available"], 100, "the inviter, once: {me}");
+
+    // The inviter following through their own code: nothing.
+    let own = format!("oa-r-{tag}");
+    call(
+        "POST",
+        "/_local/wechat/followers",
+        None,
+        Some(json!({"openid": own, "unionid": format!("u-r-{tag}")})),
+    )
+    .await;
+    push(&event(
+        &own,
+        now + 3,
+        "subscribe",
+        &format!("qrscene_{scene}"),
+    ))
+    .await;
+    // A member Linli had seen minutes before: nothing either.
+    let (_, old) = login(&format!("test:mini-o-{tag}:u-o-{tag}")).await;
+    let old_openid = format!("oa-o-{tag}");
+    call(
+        "POST",
+        "/_local/wechat/followers",
+        None,
+        Some(json!({"openid": old_openid, "unionid": format!("u-o-{tag}")})),
+    )
+    .await;
+    advance("5m").await;
+    let later = clock().await.epoch_seconds();
+    let (_, welcome) = push(&event(
+        &old_openid,
+        later,
+        "subscribe",
+        &format!("qrscene_{scene}"),
+    ))
+    .await;
+    assert!(!welcome.contains("邀请奖励"), "{welcome}");
+    let (referrer_token, _) = login(&format!("test:mini-r-{tag}:u-r-{tag}")).await;
+    let (_, me) = call("GET", "/api/me", Some(&referrer_token), None).await;
+    assert_eq!(me["available"], 100, "{me}");
+    let (old_token, _) = login(&format!("test:mini-o-{tag}:u-o-{tag}")).await;
+    let (_, old_me) = call("GET", "/api/me", Some(&old_token), None).await;
+    assert_eq!(
+        (old_me["member_id"].as_str(), old_me["available"].as_i64()),
+        (Some(old.as_str()), Some(0))
+    );
+}

@@ -6,11 +6,13 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use linli::ids::{Identity, MemberId};
 use linli::ledger::lot_expires_on;
+use linli::rules::invite_scene;
 use linli::session::{self, Session, SessionError};
 use linli::store::ledger::LedgerStore;
-use linli::store::members::{Linked, Members};
+use linli::store::members::{InviteCode, Linked, Members};
 use linli::time::BusinessTime;
 use linli::wechat::mini::{self, LoginError};
+use linli::wechat::oa_api;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -171,4 +173,92 @@ pub async fn me<L: LedgerStore, M, C, O>(
             "postings": postings,
         }),
     )
+}
+
+/// Codes are renewed this long before they expire, so a shared code keeps working a while.
+const INVITE_RENEW_BEFORE_MS: i64 = 3 * 24 * 60 * 60 * 1000;
+
+/// `GET /api/me/invite`: the member's invite QR code (cached; a new one near expiry).
+pub async fn invite<L, M: Members, C, O>(
+    app: &App<L, M, C, O>,
+    request: &Request,
+    now: BusinessTime,
+) -> Response<Body> {
+    let session = match authenticate(app, request, now) {
+        Ok(session) => session,
+        Err(refused) => return refused.into(),
+    };
+    let cached = match app.members.invite_code(&session.member).await {
+        Ok(cached) => cached,
+        Err(e) => return store_failed(&e),
+    };
+    let renew_from = now.plus_ms(INVITE_RENEW_BEFORE_MS);
+    let code = match cached.filter(|c| c.expires_at > renew_from) {
+        Some(code) => code,
+        None => match new_invite_code(app, &session.member, now).await {
+            Ok(code) => code,
+            Err(answer) => return answer.into(),
+        },
+    };
+    let image = format!(
+        "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket={}",
+        percent_encoding::utf8_percent_encode(&code.ticket, percent_encoding::NON_ALPHANUMERIC)
+    );
+    reply(
+        StatusCode::OK,
+        json!({
+            "scene": code.scene, "ticket": code.ticket, "url": code.url,
+            "qr_image_url": image, "expires_at": code.expires_at.to_string(),
+        }),
+    )
+}
+
+async fn new_invite_code<L, M: Members, C, O>(
+    app: &App<L, M, C, O>,
+    member: &MemberId,
+    now: BusinessTime,
+) -> Result<InviteCode, Refusal> {
+    let s = &app.settings;
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::warn!(error = %e, "no invite code from WeChat");
+        Refusal::from(error(
+            StatusCode::BAD_GATEWAY,
+            "wechat_unavailable",
+            "WeChat did not answer; retry",
+            None,
+        ))
+    };
+    let token = app
+        .tokens
+        .get(
+            &app.http,
+            &s.wechat_api_base,
+            &s.oa_app_id,
+            &s.oa_app_secret,
+            now,
+        )
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let scene = invite_scene(member);
+    let qr = oa_api::create_qr(
+        &app.http,
+        &s.wechat_api_base,
+        &token,
+        &scene,
+        oa_api::QR_MAX_EXPIRE_S,
+    )
+    .await
+    .map_err(|e| unavailable(&e))?;
+    let code = InviteCode {
+        scene,
+        ticket: qr.ticket,
+        url: qr.url,
+        expires_at: now.plus_ms(qr.expires_in_s.saturating_mul(1000)),
+    };
+    app.members
+        .save_invite_code(member, &code)
+        .await
+        .map_err(|e| Refusal::from(store_failed(&e)))?;
+    tracing::info!(member = %member.masked(), "invite code created");
+    Ok(code)
 }

@@ -6,7 +6,9 @@
 //!   nearest first when a location is given; `GET /api/stores/{id}/skus` →
 //!   `{"skus": [{sku, name, price_fen, stock}]}`. No token needed: browsing comes before login.
 //! - `GET /api/me` → the member's points: `{member_id, tier, available, held, debt,
-//!   lots: [{month, points, expires_on}], postings: [{posting_id, kind, at, delta}]}`.
+//!   lots: [{month, points, expires_on}], postings: [{posting_id, kind, at, delta}]}`;
+//!   `GET /api/me/invite` → the member's invite QR code `{scene, ticket, url, qr_image_url,
+//!   expires_at}` (a temporary `QR_STR_SCENE` code, 30 days, cached and renewed 3 days early).
 //! - `POST /api/orders` `{store_id, items: [{sku, qty}], fulfilment, address?}` → 201 with the
 //!   order and the `wx.requestPayment` parameters; `GET /api/orders/{id}`;
 //!   `POST /api/orders/{id}/cancel` (see `orders.rs`).
@@ -42,6 +44,9 @@ pub struct Settings {
     pub merchant: Merchant,
     /// Where WeChat Pay sends payment notifies (`LINLI_PUBLIC_BASE_URL` + `/wechat/pay/notify`).
     pub notify_url: String,
+    /// The Official Account whose QR codes invite newcomers.
+    pub oa_app_id: String,
+    pub oa_app_secret: String,
 }
 
 impl Settings {
@@ -73,6 +78,8 @@ impl Settings {
                 sign_type,
             },
             notify_url: format!("{}/wechat/pay/notify", public_base.trim_end_matches('/')),
+            oa_app_id: required(source, "WECHAT_OA_APP_ID")?,
+            oa_app_secret: required(source, "WECHAT_OA_APP_SECRET")?,
             mini_app_id,
         })
     }
@@ -84,6 +91,8 @@ pub struct App<L, M, C, O> {
     pub catalog: C,
     pub orders: O,
     pub http: reqwest::Client,
+    /// The Official Account's access token (for invite codes), cached per container.
+    pub tokens: linli::wechat::oa_token::TokenCache,
     pub settings: Settings,
 }
 
@@ -126,6 +135,7 @@ where
     match (method.as_str(), segments.as_slice()) {
         ("POST", ["api", "session"]) => account::session_start(app, &request, now).await,
         ("GET", ["api", "me"]) => account::me(app, &request, now).await,
+        ("GET", ["api", "me", "invite"]) => account::invite(app, &request, now).await,
         ("GET", ["api", "stores"]) => browse::stores(app, &request).await,
         ("GET", ["api", "stores", id, "skus"]) => browse::skus(app, id).await,
         ("POST", ["api", "orders"]) => orders::place(app, &request, now).await,
@@ -134,6 +144,7 @@ where
         (
             _,
             ["api", "session" | "me" | "stores" | "orders"]
+            | ["api", "me", "invite"]
             | ["api", "stores", _, "skus"]
             | ["api", "orders", _]
             | ["api", "orders", _, "cancel"],

@@ -21,6 +21,7 @@ async fn main() -> Result<(), Error> {
         catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
         orders: DynamoOrders::new(dynamodb, required(&ProcessEnv, "TABLE_ORDERS")?),
         http: reqwest::Client::new(),
+        tokens: Default::default(),
         settings,
     };
     let app = &app;

@@ -18,7 +18,7 @@ use linli::ids::{Identity, MemberId};
 use linli::ledger::{lot_expires_on, PostingRequest};
 use linli::money::Points;
 use linli::queue::Envelope;
-use linli::rules::{sign_in, SIGN_IN_POINTS};
+use linli::rules::{invite_bonuses, referrer_of, sign_in, INVITE_POINTS, SIGN_IN_POINTS};
 use linli::store::catalog::CatalogStore;
 use linli::store::ledger::LedgerStore;
 use linli::store::members::{Linked, Members};
@@ -81,10 +81,8 @@ where
     let who = Identity::Oa(inbound.from_user.clone());
     let outcome = match &inbound.message {
         Message::Event(Event::Subscribe { scene }) => {
-            if scene.is_some() {
-                tracing::info!(member = %who.masked(), "invite scene: referral bonuses come with a later change");
-            }
-            welcome(app, &who, now).await.map(Some)
+            let pushed_at = BusinessTime::from_epoch_ms(inbound.create_time.saturating_mul(1000)).unwrap_or(now);
+            welcome(app, &who, scene.as_deref(), pushed_at, now).await.map(Some)
         }
         Message::Event(Event::Scan { .. }) => {
             tracing::info!(member = %who.masked(), "follower scanned a QR code");
@@ -176,15 +174,44 @@ async fn available<L: LedgerStore, M, C, D>(
         .unwrap_or(0))
 }
 
+/// A follow: the member, reactivated; through an invite code, the invite bonuses.
 async fn welcome<L: LedgerStore, M: Members, C, D>(
     app: &App<L, M, C, D>,
     who: &Identity,
+    scene: Option<&str>,
+    pushed_at: BusinessTime,
     now: BusinessTime,
 ) -> Result<String, StoreError> {
     let member = member(app, who, now).await?;
     app.members.set_following(who, true, now).await?;
+    let referrer = scene.and_then(referrer_of);
+    let bonuses = referrer
+        .as_ref()
+        .map(|r| invite_bonuses(r, &member, pushed_at))
+        .unwrap_or_default();
+    if referrer.is_some() && bonuses.is_empty() {
+        tracing::info!(member = %member.masked(), "invite code used by a member seen before, or by the inviter: no bonus");
+    }
+    for bonus in &bonuses {
+        match post_in_time(app, bonus).await {
+            Ok(_) => {}
+            // The inviter may be unknown (a code from another environment): the newcomer's own
+            // bonus still counts.
+            Err(StoreError::Ledger(e)) => {
+                tracing::warn!(posting = %bonus.id, error = %e, "invite bonus refused")
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let points = available(app, &member).await?;
-    Ok(format!("欢迎来到邻里！你现在有 {points} 积分。{HELP}"))
+    let gift = if bonuses.is_empty() {
+        String::new()
+    } else {
+        format!("好友邀请奖励 {} 积分已到账。", INVITE_POINTS.value())
+    };
+    Ok(format!(
+        "欢迎来到邻里！{gift}你现在有 {points} 积分。{HELP}"
+    ))
 }
 
 /// Applies `posting` within the budget, or hands it to the queue (same id: still once).

@@ -13,9 +13,8 @@
 //! - What a message does is in `interact.rs`; the reply goes out within WeChat's 5 s.
 
 mod interact;
-mod token;
 
-pub use token::TokenCache;
+pub use linli::wechat::oa_token::TokenCache;
 
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;

@@ -16,6 +16,8 @@ use aws_sdk_dynamodb::Client;
 use std::future::Future;
 
 const IDENTITY_SK: &str = "IDENTITY";
+/// Beside the member's `PROFILE` (which only the ledger writes).
+const INVITE_SK: &str = "INVITE";
 const MEMBER: &str = "member";
 
 /// The member an identity resolved to.
@@ -34,6 +36,15 @@ pub enum Linked {
     Linked,
     /// The identity already names another member: the two must be merged.
     OtherMember(MemberId),
+}
+
+/// A member's invite QR code as last created (cached: WeChat's codes live 30 days).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InviteCode {
+    pub scene: String,
+    pub ticket: String,
+    pub url: String,
+    pub expires_at: BusinessTime,
 }
 
 pub trait Members {
@@ -59,6 +70,19 @@ pub trait Members {
         member: &MemberId,
         at: BusinessTime,
     ) -> impl Future<Output = Result<Linked, StoreError>> + Send;
+
+    /// The member's cached invite code (`MEMBER#<id>` / `INVITE`), if any.
+    fn invite_code(
+        &self,
+        member: &MemberId,
+    ) -> impl Future<Output = Result<Option<InviteCode>, StoreError>> + Send;
+
+    /// Caches the member's invite code (replacing an older one).
+    fn save_invite_code(
+        &self,
+        member: &MemberId,
+        code: &InviteCode,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Records on an Official Account identity whether it follows the account (unfollowing
     /// keeps the member, its points and records; following again reactivates it).
@@ -264,6 +288,46 @@ impl Members for DynamoMembers {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn invite_code(&self, member: &MemberId) -> Result<Option<InviteCode>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(item::member_pk(member), INVITE_SK.to_owned())))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        output
+            .item
+            .map(|i| {
+                serde_dynamo::from_item(i).map_err(|e| StoreError::Corrupt {
+                    key: format!("{}/{INVITE_SK}", member.masked()),
+                    why: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    async fn save_invite_code(
+        &self,
+        member: &MemberId,
+        code: &InviteCode,
+    ) -> Result<(), StoreError> {
+        let mut item: Item = serde_dynamo::to_item(code).map_err(|e| StoreError::Corrupt {
+            key: format!("{}/{INVITE_SK}", member.masked()),
+            why: e.to_string(),
+        })?;
+        item.extend(key(item::member_pk(member), INVITE_SK.to_owned()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
         Ok(())
     }
 }

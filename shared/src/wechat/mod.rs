@@ -4,6 +4,7 @@
 pub mod mini;
 pub mod oa;
 pub mod oa_api;
+pub mod oa_token;
 pub mod pay_api;
 pub mod pay_notify;
 pub mod pay_v2;

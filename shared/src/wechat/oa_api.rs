@@ -88,6 +88,74 @@ pub fn read_follower(body: &[u8]) -> Result<Follower, OaApiError> {
     })
 }
 
+/// A temporary QR code (`QR_STR_SCENE`): scanning it and following sends `qrscene_<scene>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QrCode {
+    pub ticket: String,
+    /// What the code encodes (a `weixin.qq.com/q/…` URL).
+    pub url: String,
+    pub expires_in_s: i64,
+}
+
+/// Temporary codes live at most 30 days (permanent ones are capped at 100,000 per account).
+pub const QR_MAX_EXPIRE_S: i64 = 30 * 24 * 60 * 60;
+
+#[derive(Deserialize)]
+struct QrAnswer {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+    ticket: Option<String>,
+    url: Option<String>,
+    expire_seconds: Option<i64>,
+}
+
+pub fn read_qr(body: &[u8]) -> Result<QrCode, OaApiError> {
+    let answer: QrAnswer =
+        serde_json::from_slice(body).map_err(|e| OaApiError::Unreadable(e.to_string()))?;
+    if answer.errcode != 0 {
+        return Err(OaApiError::Refused {
+            code: answer.errcode,
+            message: answer.errmsg.chars().take(200).collect(),
+        });
+    }
+    match (answer.ticket, answer.url, answer.expire_seconds) {
+        (Some(ticket), Some(url), Some(expires_in_s)) if !ticket.is_empty() && expires_in_s > 0 => {
+            Ok(QrCode {
+                ticket,
+                url,
+                expires_in_s,
+            })
+        }
+        _ => Err(OaApiError::Unreadable("no ticket".into())),
+    }
+}
+
+/// `POST cgi-bin/qrcode/create`: a temporary string-scene code valid `expire_s` seconds.
+pub async fn create_qr(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    scene: &str,
+    expire_s: i64,
+) -> Result<QrCode, OaApiError> {
+    let url = format!("{}/cgi-bin/qrcode/create", base.trim_end_matches('/'));
+    let request = serde_json::json!({
+        "expire_seconds": expire_s.clamp(60, QR_MAX_EXPIRE_S),
+        "action_name": "QR_STR_SCENE",
+        "action_info": { "scene": { "scene_str": scene } },
+    });
+    let sent = http
+        .post(url)
+        .query(&[("access_token", token)])
+        .json(&request)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    read_qr(&body(sent).await?)
+}
+
 async fn body(response: Result<reqwest::Response, reqwest::Error>) -> Result<Vec<u8>, OaApiError> {
     let response = response.map_err(|e| OaApiError::Unavailable(e.to_string()))?;
     if !response.status().is_success() {

@@ -10,6 +10,9 @@
 //! - `GET /_local/wechat/cgi-bin/user/info?access_token&openid`: a follower; its `unionid` is the
 //!   one registered for that OpenID (test control below), none otherwise; a wrong or expired token
 //!   is WeChat's `40001`;
+//! - `POST /_local/wechat/cgi-bin/qrcode/create?access_token` `{expire_seconds, action_name:
+//!   QR_STR_SCENE, action_info: {scene: {scene_str}}}`: a temporary code (≤ 30 days, scene ≤ 64
+//!   characters) → `{ticket, expire_seconds, url}`; the ticket carries the scene in base64url;
 //! - test control: `POST /_local/wechat/followers` `{"openid": …, "unionid": …}` registers the
 //!   UnionID WeChat would report for an Official Account OpenID.
 //!
@@ -56,6 +59,7 @@ impl StandIn for Wechat {
             .route("/sns/jscode2session", get(code_to_session))
             .route("/cgi-bin/stable_token", post(stable_token))
             .route("/cgi-bin/user/info", get(user_info))
+            .route("/cgi-bin/qrcode/create", post(create_qr))
             .route("/followers", post(register_follower))
             .with_state(state)
     }
@@ -156,20 +160,59 @@ async fn stable_token(State(state): State<WechatState>, body: axum::body::Bytes)
     Json(answer)
 }
 
+/// Whether `token` is the current access token at `now_ms`.
+fn token_valid(state: &WechatState, token: Option<&String>) -> bool {
+    let current = state
+        .accounts
+        .token
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    matches!(&*current, Some((valid, expires_at))
+        if Some(valid) == token && *expires_at > state.kit.clock.now_ms())
+}
+
+/// The answer to a QR code request (temporary string scenes only: what Linli asks for).
+fn qr_answer(request: &Value) -> Value {
+    let expire = request
+        .get("expire_seconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(60);
+    let scene = request
+        .pointer("/action_info/scene/scene_str")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if request.get("action_name").and_then(Value::as_str) != Some("QR_STR_SCENE") {
+        return json!({ "errcode": 40097, "errmsg": "invalid args: action_name" });
+    }
+    if scene.is_empty() || scene.len() > 64 {
+        return json!({ "errcode": 40097, "errmsg": "invalid args: scene_str must be 1 to 64 characters" });
+    }
+    let expire = expire.clamp(60, 2_592_000);
+    let ticket =
+        base64::engine::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, scene);
+    json!({ "ticket": ticket, "expire_seconds": expire, "url": format!("http://weixin.qq.com/q/{ticket}") })
+}
+
+async fn create_qr(
+    State(state): State<WechatState>,
+    Query(query): Query<BTreeMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Json<Value> {
+    if !token_valid(&state, query.get("access_token")) {
+        return error(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        );
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Json(qr_answer(&request))
+}
+
 async fn user_info(
     State(state): State<WechatState>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Json<Value> {
-    let valid = {
-        let current = state
-            .accounts
-            .token
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        matches!(&*current, Some((token, expires_at))
-            if Some(token) == query.get("access_token") && *expires_at > state.kit.clock.now_ms())
-    };
-    if !valid {
+    if !token_valid(&state, query.get("access_token")) {
         return error(
             40001,
             "invalid credential, access_token is invalid or not latest",
@@ -300,5 +343,26 @@ mod tests {
             token_answer(&settings, &wrong, &mut current, 0)["errcode"],
             40125
         );
+    }
+
+    #[test]
+    fn temporary_string_scene_codes_carry_their_scene() {
+        let ok = qr_answer(&json!({
+            "expire_seconds": 9_999_999, "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": "i_01KAV2Z0X00000000000000001"}}
+        }));
+        assert_eq!(ok["expire_seconds"], 2_592_000, "at most 30 days");
+        assert!(ok["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(ok["ticket"].as_str().unwrap()));
+        let bad = qr_answer(
+            &json!({"action_name": "QR_LIMIT_SCENE", "action_info": {"scene": {"scene_id": 1}}}),
+        );
+        assert_eq!(bad["errcode"], 40097);
+        let long = qr_answer(
+            &json!({"action_name": "QR_STR_SCENE", "action_info": {"scene": {"scene_str": "x".repeat(65)}}}),
+        );
+        assert_eq!(long["errcode"], 40097);
     }
 }

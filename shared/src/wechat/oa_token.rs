@@ -2,8 +2,8 @@
 //! `stable_token` gives every container the same token, so a refresh here never invalidates
 //! another container's (two containers refreshing at once is harmless).
 
-use linli::time::BusinessTime;
-use linli::wechat::oa_api::{self, OaApiError};
+use super::oa_api::{self, OaApiError};
+use crate::time::BusinessTime;
 use std::sync::{Mutex, PoisonError};
 
 /// Refresh this long before WeChat's expiry.

@@ -252,3 +252,100 @@ fn seal(settings: &Settings, reply: String, safe_mode: bool, now: BusinessTime) 
     );
     answer(StatusCode::OK, "application/xml; charset=utf-8", sealed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linli::wechat::oa::{Event, Message};
+    use serde_json::Value;
+
+    fn local(name: &str) -> String {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../infra/local/local.env"
+        ))
+        .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+            .unwrap()
+    }
+
+    fn event(name: &str) -> Value {
+        let path = format!(
+            "{}/../../events/wechat-callback/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Checks a sample as the handler does (signature, safe mode) and returns its message.
+    fn open(name: &str) -> Option<Message> {
+        let e = event(name);
+        let q = |k: &str| {
+            e["queryStringParameters"][k]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let token = local("WECHAT_OA_TOKEN");
+        oa::verify_signature(&token, &q("timestamp"), &q("nonce"), &q("signature")).unwrap();
+        let body = e["body"].as_str()?;
+        let settings = Settings {
+            appid: local("WECHAT_OA_APP_ID"),
+            app_secret: String::new(),
+            token,
+            aes_key: Some(
+                AesKey::from_encoding_aes_key(&local("WECHAT_OA_ENCODING_AES_KEY")).unwrap(),
+            ),
+            wechat_api_base: String::new(),
+            points_queue: String::new(),
+        };
+        let inner = if q("encrypt_type") == "aes" {
+            open_envelope(
+                &settings,
+                body.as_bytes(),
+                &q("timestamp"),
+                &q("nonce"),
+                &q("msg_signature"),
+            )
+            .unwrap()
+        } else {
+            body.to_owned()
+        };
+        Some(Inbound::parse(inner.as_bytes()).unwrap().message)
+    }
+
+    #[test]
+    fn the_sample_events_are_signed_with_the_local_settings_and_parse() {
+        assert_eq!(open("verify"), None, "a GET has no body");
+        assert_eq!(
+            open("subscribe"),
+            Some(Message::Event(Event::Subscribe { scene: None }))
+        );
+        assert_eq!(open("subscribe-encrypted"), open("subscribe"));
+        assert!(
+            matches!(open("subscribe-invite"), Some(Message::Event(Event::Subscribe { scene: Some(s) })) if s.starts_with("i_"))
+        );
+        assert!(matches!(
+            open("scan"),
+            Some(Message::Event(Event::Scan { .. }))
+        ));
+        assert_eq!(
+            open("unsubscribe"),
+            Some(Message::Event(Event::Unsubscribe))
+        );
+        assert_eq!(
+            open("click-sign-in"),
+            Some(Message::Event(Event::Click {
+                key: "SIGN_IN".into()
+            }))
+        );
+        assert!(
+            matches!(open("text-balance"), Some(Message::Text { content, .. }) if content == "积分")
+        );
+        assert!(matches!(
+            open("location"),
+            Some(Message::Event(Event::Location { .. }))
+        ));
+    }
+}

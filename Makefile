@@ -1,5 +1,5 @@
 # A newcomer's entry points (DESIGN §1). Every target installs what it needs into .local/.
-.PHONY: up test test-sam invoke docker lint install clean-local
+.PHONY: up test test-sam invoke docker lint install clean-local bench-oa
 
 EMULATOR ?= cargo-lambda
 
@@ -18,6 +18,10 @@ test-sam: docker
 ## make invoke FN=<LogicalId> EVENT=events/<function>/<file>.json: one invocation through `sam local invoke`
 invoke: docker
 	@infra/local/sam.sh invoke "$(FN)" "$(EVENT)"
+
+## make bench-oa: the encrypted OA push in Linli and in wechatpy, side by side (optimised build; minutes the first time)
+bench-oa:
+	@infra/bench/oa.sh
 
 ## make docker: install and start the Docker engine (idempotent; needs root)
 docker:

@@ -46,7 +46,9 @@ fn handle(key: &AesKey, p: &Push) -> String {
     let inner = oa::decrypt(key, encrypt, APPID).unwrap();
     let inbound = Inbound::parse(inner.as_bytes()).unwrap();
     let content = match &inbound.message {
-        Message::Text { content, .. } if content == "积分" => "普卡会员，你现在有 128 积分。30 天内没有到期的积分。",
+        Message::Text { content, .. } if content == "积分" => {
+            "普卡会员，你现在有 128 积分。30 天内没有到期的积分。"
+        }
         _ => "success",
     };
     let reply = oa::text_reply(&inbound.from_user, &inbound.to_user, TIMESTAMP, content);
@@ -64,7 +66,60 @@ fn bench(c: &mut Criterion) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench");
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(format!("{dir}/oa-input.json"), input.to_string()).unwrap();
-    c.bench_function("oa_encrypted_text_path", |b| b.iter(|| handle(&key, black_box(&p))));
+    c.bench_function("oa_encrypted_text_path", |b| {
+        b.iter(|| handle(&key, black_box(&p)))
+    });
+    // Where the time goes, step by step.
+    let ts = TIMESTAMP.to_string();
+    let outer = xml::parse(p.body.as_bytes()).unwrap();
+    let encrypt = outer["Encrypt"].clone();
+    let inner = oa::decrypt(&key, &encrypt, APPID).unwrap();
+    let inbound = Inbound::parse(inner.as_bytes()).unwrap();
+    let reply = oa::text_reply(
+        &inbound.from_user,
+        &inbound.to_user,
+        TIMESTAMP,
+        "普卡会员，你现在有 128 积分。",
+    );
+    c.bench_function("step_signatures", |b| {
+        b.iter(|| {
+            oa::verify_signature(TOKEN, &ts, NONCE, black_box(&p.query_signature)).unwrap();
+            oa::verify_msg_signature(TOKEN, &ts, NONCE, &encrypt, black_box(&p.msg_signature))
+                .unwrap()
+        })
+    });
+    c.bench_function("step_outer_xml", |b| {
+        b.iter(|| xml::parse(black_box(p.body.as_bytes())).unwrap())
+    });
+    c.bench_function("step_decrypt", |b| {
+        b.iter(|| oa::decrypt(&key, black_box(&encrypt), APPID).unwrap())
+    });
+    c.bench_function("step_parse_inbound", |b| {
+        b.iter(|| Inbound::parse(black_box(inner.as_bytes())).unwrap())
+    });
+    c.bench_function("step_text_reply", |b| {
+        b.iter(|| {
+            oa::text_reply(
+                &inbound.from_user,
+                &inbound.to_user,
+                TIMESTAMP,
+                black_box("普卡会员，你现在有 128 积分。"),
+            )
+        })
+    });
+    c.bench_function("step_encrypted_reply", |b| {
+        b.iter(|| {
+            oa::encrypted_reply(
+                &key,
+                TOKEN,
+                APPID,
+                black_box(&reply),
+                TIMESTAMP,
+                NONCE,
+                [9u8; 16],
+            )
+        })
+    });
 }
 
 criterion_group!(benches, bench);

@@ -141,16 +141,28 @@ fn insert(fields: &mut Fields, key: String, value: String) -> Result<(), XmlErro
 pub fn write<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = String::from("<xml>");
     for (k, v) in fields {
-        out.push('<');
-        out.push_str(k);
-        out.push_str("><![CDATA[");
-        out.push_str(&v.replace("]]>", "]]]]><![CDATA[>"));
-        out.push_str("]]></");
-        out.push_str(k);
-        out.push('>');
+        push_cdata(&mut out, k, v);
     }
     out.push_str("</xml>");
     out
+}
+
+/// Appends `<name><![CDATA[value]]></name>` to `out` (`]]>` split safely), without allocating
+/// beyond `out` itself: replies are built on the hot path.
+pub fn push_cdata(out: &mut String, name: &str, value: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push_str("><![CDATA[");
+    let mut rest = value;
+    while let Some(at) = rest.find("]]>") {
+        out.push_str(&rest[..at]);
+        out.push_str("]]]]><![CDATA[>");
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    out.push_str("]]></");
+    out.push_str(name);
+    out.push('>');
 }
 
 #[cfg(test)]

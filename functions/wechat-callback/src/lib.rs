@@ -240,7 +240,11 @@ fn seal(settings: &Settings, reply: String, safe_mode: bool, now: BusinessTime) 
     };
     let nonce = format!("{}", fastrand::u32(100_000_000..1_000_000_000));
     let mut random_prefix = [0u8; 16];
-    random_prefix.iter_mut().for_each(|b| *b = fastrand::u8(..));
+    if let Err(e) = getrandom::fill(&mut random_prefix) {
+        // The OS refused randomness (never seen on Lambda): a fresh, if weaker, prefix.
+        tracing::warn!(error = %e, "getrandom failed; using fastrand for the reply prefix");
+        random_prefix.iter_mut().for_each(|b| *b = fastrand::u8(..));
+    }
     let sealed = oa::encrypted_reply(
         key,
         &settings.token,

@@ -93,11 +93,16 @@ pub fn parse(body: &[u8]) -> Result<Fields, XmlError> {
             }
             Event::End(_) => {
                 let is_parent = parents.pop().unwrap_or(false);
-                // Only leaves carry values; a parent's own (whitespace) text is dropped.
-                if path.len() >= 2 && !is_parent {
-                    insert(&mut fields, path[1..].join("."), std::mem::take(&mut value))?;
+                let name = path.pop().unwrap_or_default();
+                // Only leaves carry values; a parent's own (whitespace) text is dropped. Most
+                // fields sit right under the root: their name is the key as it is.
+                if !path.is_empty() && !is_parent {
+                    let key = match path.len() {
+                        1 => name,
+                        _ => format!("{}.{name}", path[1..].join(".")),
+                    };
+                    insert(&mut fields, key, std::mem::take(&mut value))?;
                 }
-                path.pop();
                 value.clear();
             }
             Event::Text(t) => value.push_str(&t.xml10_content()),

@@ -162,3 +162,23 @@ pub async fn orders_table(client: &Client, test: &str) -> String {
         });
     name
 }
+
+/// Creates a `Dedup` table as template.yaml declares it (hash key only), named for this test.
+pub async fn dedup_table(client: &Client, test: &str) -> String {
+    let name = format!("Dedup-{test}-{:08x}", fastrand::u32(..));
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk", ScalarAttributeType::S))
+        .key_schema(key("pk", KeyType::Hash))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create table {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        });
+    name
+}

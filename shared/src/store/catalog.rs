@@ -40,14 +40,7 @@ impl DynamoCatalog {
     }
 
     async fn put(&self, item: Item) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
-        Ok(())
+        super::put(&self.client, &self.table, item).await
     }
 }
 

@@ -321,13 +321,6 @@ impl Members for DynamoMembers {
             why: e.to_string(),
         })?;
         item.extend(key(item::member_pk(member), INVITE_SK.to_owned()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
-        Ok(())
+        super::put(&self.client, &self.table, item).await
     }
 }

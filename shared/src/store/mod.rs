@@ -11,6 +11,22 @@ pub mod wru;
 
 pub use error::StoreError;
 
+/// Puts `item`, replacing any item with its key (caches and catalog data, never postings).
+pub(crate) async fn put(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: ledger::item::Item,
+) -> Result<(), StoreError> {
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(|e| StoreError::dynamo("PutItem", e))?;
+    Ok(())
+}
+
 /// Puts `item` unless an item with its key exists (`attribute_not_exists(pk)`): true when this
 /// call wrote it, false when one was there already.
 pub(crate) async fn put_if_absent(

@@ -49,6 +49,20 @@ fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
         .unwrap()
 }
 
+/// Sends a prepared CreateTable, panicking with the SDK's full error when it fails.
+async fn create(
+    name: String,
+    request: aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
+) -> String {
+    request.send().await.unwrap_or_else(|e| {
+        panic!(
+            "create table {name}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(e)
+        )
+    });
+    name
+}
+
 /// Creates a `Ledger` table as template.yaml declares it, under a name no other test uses.
 pub async fn ledger_table(client: &Client, test: &str) -> String {
     let name = format!("Ledger-{test}-{:08x}", fastrand::u32(..));
@@ -64,7 +78,7 @@ pub async fn ledger_table(client: &Client, test: &str) -> String {
         )
         .build()
         .unwrap();
-    client
+    let request = client
         .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -73,16 +87,8 @@ pub async fn ledger_table(client: &Client, test: &str) -> String {
         .attribute_definitions(attribute("posted_at", ScalarAttributeType::N))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
-        .local_secondary_indexes(history)
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create table {name}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        });
-    name
+        .local_secondary_indexes(history);
+    create(name, request).await
 }
 
 /// Every posting recorded for `member`, read straight from the table.
@@ -141,7 +147,7 @@ pub async fn orders_table(client: &Client, test: &str) -> String {
         )
         .build()
         .unwrap();
-    client
+    let request = client
         .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -151,34 +157,18 @@ pub async fn orders_table(client: &Client, test: &str) -> String {
         .attribute_definitions(attribute("due_at", ScalarAttributeType::N))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(sweep)
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create table {name}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        });
-    name
+        .global_secondary_indexes(sweep);
+    create(name, request).await
 }
 
 /// Creates a `Dedup` table as template.yaml declares it (hash key only), named for this test.
 pub async fn dedup_table(client: &Client, test: &str) -> String {
     let name = format!("Dedup-{test}-{:08x}", fastrand::u32(..));
-    client
+    let request = client
         .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attribute("pk", ScalarAttributeType::S))
-        .key_schema(key("pk", KeyType::Hash))
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create table {name}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        });
-    name
+        .key_schema(key("pk", KeyType::Hash));
+    create(name, request).await
 }

@@ -6,13 +6,14 @@ mod common;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use common::{at, client, ledger_table, new_member, postings, NOW_MS};
-use linli::ids::{MemberId, OrderId, PostingId, RefundId, TicketId};
+use linli::ids::{Identity, MemberId, OpenId, OrderId, PostingId, RefundId, TicketId};
 use linli::ledger::{audit, LedgerError, Op, PostingRequest, Source, Usage};
 use linli::money::Points;
 use linli::store::ledger::item::{
     new_profile_item, posting_item, updated_profile_item, HISTORY_KEYS, HISTORY_PROJECTION,
 };
 use linli::store::ledger::{DynamoLedger, LedgerStore, Posted};
+use linli::store::members::{DynamoMembers, Members};
 use linli::store::wru::{item_size, lsi_entry_size, write_units};
 use linli::store::StoreError;
 use std::sync::Arc;
@@ -435,4 +436,88 @@ async fn ledger_posting(
         .into_iter()
         .find(|p| &p.request.id == id)
         .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_ten_times_at_once_moves_the_points_once_and_repoints_the_identity() {
+    let (client, table, ledger) = ledger("merge10").await;
+    let members = DynamoMembers::new(client.clone(), table.clone());
+    let openid = Identity::Oa(OpenId::parse("o-merge-follower").unwrap());
+    // The OpenID-only member of a follower, with points and an open hold…
+    let from = members
+        .find_or_create(&openid, new_member(), at(NOW_MS))
+        .await
+        .unwrap()
+        .member;
+    ledger
+        .post(&adjust(&from, "T-SEED", vec![earn(Source::Adjust, 30)]))
+        .await
+        .unwrap();
+    let order = OrderId::parse("O-MERGE-1").unwrap();
+    ledger.post(&hold(&from, &order, 10)).await.unwrap();
+    // …and the mini-program member of the same person, found by UnionID.
+    let into = member_with(&ledger, 7).await;
+
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let (ledger, from, into, openid) =
+                (ledger.clone(), from.clone(), into.clone(), openid.clone());
+            tokio::spawn(async move {
+                ledger
+                    .merge(&from, &into, &[openid], at(NOW_MS + i * HOUR))
+                    .await
+            })
+        })
+        .collect();
+    let mut answers = vec![];
+    for task in tasks {
+        answers.push(task.await.unwrap().unwrap());
+    }
+    assert_eq!(answers.iter().filter(|a| !a.outcome.replayed).count(), 1);
+    assert!(answers
+        .iter()
+        .all(|a| a.outcome.result == answers[0].outcome.result));
+    let fresh = answers.iter().find(|a| !a.outcome.replayed).unwrap();
+    // Two postings (each with its history entry), two profiles and one identity, transactional.
+    assert_eq!(
+        fresh.cost.total(),
+        2 * (2 + 2) + 2 * 2 + 2,
+        "{:?}",
+        fresh.cost
+    );
+
+    let target = ledger.profile(&into).await.unwrap().unwrap();
+    assert_eq!(target.available, Points::new(27), "7 + 30 − 10 held");
+    assert_eq!(target.held, Points::new(10));
+    assert!(target.holds.contains_key(&order));
+    let emptied = ledger.profile(&from).await.unwrap().unwrap();
+    assert_eq!(emptied.merged_into.as_ref(), Some(&into));
+    assert!(emptied.available.is_zero() && emptied.held.is_zero());
+    assert_eq!(members.find(&openid).await.unwrap(), Some(into.clone()));
+
+    // The hold's capture, posted for the order's member, lands where the hold went; once.
+    ledger.post(&capture(&from, &order, 4)).await.unwrap();
+    assert!(
+        ledger
+            .post(&capture(&from, &order, 4))
+            .await
+            .unwrap()
+            .outcome
+            .replayed
+    );
+    // A retry of a posting recorded before the merge answers its stored result.
+    let seeded = adjust(&from, "T-SEED", vec![earn(Source::Adjust, 30)]);
+    assert!(ledger.post(&seeded).await.unwrap().outcome.replayed);
+
+    let target = ledger.profile(&into).await.unwrap().unwrap();
+    assert_eq!(target.available, Points::new(31));
+    assert!(target.held.is_zero());
+    let profiles = [
+        ledger.profile(&from).await.unwrap().unwrap(),
+        target.clone(),
+    ];
+    let mut recorded = postings(&client, &table, &from).await;
+    recorded.extend(postings(&client, &table, &into).await);
+    let report = audit(&profiles, &recorded);
+    assert!(report.is_clean(), "{:?}", report.violations);
 }

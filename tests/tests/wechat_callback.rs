@@ -328,3 +328,92 @@ async fn an_invite_credits_both_sides_once_and_never_oneself_or_an_old_member() 
         (Some(old.as_str()), Some(0))
     );
 }
+
+#[tokio::test]
+async fn an_openid_only_follower_is_merged_once_into_the_mini_program_member_of_its_unionid() {
+    let tag = tag();
+    let openid = format!("oa-{tag}");
+    let now = clock().await.epoch_seconds();
+    // WeChat has no UnionID for this follower yet (the OA not yet bound): an OpenID-only member.
+    let (_, welcome) = push(&event(&openid, now, "subscribe", "")).await;
+    assert!(welcome.contains("0 积分"), "{welcome}");
+    let (_, signed) = push(&text(&openid, now, "签到")).await;
+    assert!(signed.contains("签到成功"), "{signed}");
+    let follower = member_of(&openid).await.unwrap();
+
+    // The same person in the mini-program, with a UnionID: another member, for now.
+    let (token, _) = login(&format!("test:mini-{tag}:u-{tag}")).await;
+    let (_, me) = call("GET", "/api/me", Some(&token), None).await;
+    assert_eq!(me["available"], 0);
+    let mini_member = me["member_id"].as_str().unwrap().to_owned();
+    assert_ne!(mini_member, follower);
+
+    // The UnionID appears; the next follow merges the follower into the mini-program member.
+    let (status, _) = call(
+        "POST",
+        "/_local/wechat/followers",
+        None,
+        Some(json!({"openid": openid, "unionid": format!("u-{tag}")})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    push(&event(&openid, now + 10, "unsubscribe", "")).await;
+    let (_, welcome) = push(&event(&openid, now + 20, "subscribe", "")).await;
+    assert!(welcome.contains("你现在有 5 积分"), "{welcome}");
+    assert_eq!(member_of(&openid).await.unwrap(), mini_member);
+    // Delivered again (and a later follow): nothing moves twice.
+    push(&event(&openid, now + 20, "subscribe", "")).await;
+    push(&event(&openid, now + 30, "unsubscribe", "")).await;
+    push(&event(&openid, now + 40, "subscribe", "")).await;
+
+    let (_, me) = call("GET", "/api/me", Some(&token), None).await;
+    assert_eq!(me["available"], 5, "{me}");
+    let merges: Vec<_> = me["postings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "merge")
+        .collect();
+    assert_eq!(merges.len(), 1, "{me}");
+    assert_eq!(merges[0]["delta"], 5);
+    let (_, balance) = push(&text(&openid, now + 50, "积分")).await;
+    assert!(balance.contains("你现在有 5 积分"), "{balance}");
+}
+
+#[tokio::test]
+async fn a_mini_program_member_without_unionid_is_merged_into_the_followers_member_at_login() {
+    let tag = tag();
+    let openid = format!("oa-{tag}");
+    // The follower's UnionID is known: its member holds it.
+    call(
+        "POST",
+        "/_local/wechat/followers",
+        None,
+        Some(json!({"openid": openid, "unionid": format!("u-{tag}")})),
+    )
+    .await;
+    let now = clock().await.epoch_seconds();
+    push(&event(&openid, now, "subscribe", "")).await;
+    let (_, signed) = push(&text(&openid, now, "签到")).await;
+    assert!(signed.contains("签到成功"), "{signed}");
+    let follower = member_of(&openid).await.unwrap();
+
+    // A mini-program login without a UnionID: an OpenID-only member, which signs in… there
+    // is no mini-program sign-in, so it stays empty; its session outlives the merge below.
+    let (stale, _) = login(&format!("test:mini-{tag}")).await;
+    let (_, me) = call("GET", "/api/me", Some(&stale), None).await;
+    assert_ne!(me["member_id"], follower.as_str());
+
+    // Later the login carries the UnionID: the mini-program member joins the follower's.
+    let (token, _) = login(&format!("test:mini-{tag}:u-{tag}")).await;
+    let (_, me) = call("GET", "/api/me", Some(&token), None).await;
+    assert_eq!(me["member_id"], follower.as_str());
+    assert_eq!(me["available"], 5);
+    let (_, me) = call("GET", "/api/me", Some(&stale), None).await;
+    assert_eq!(
+        me["member_id"],
+        follower.as_str(),
+        "an older session reads the member it joined"
+    );
+    assert_eq!(me["available"], 5);
+}

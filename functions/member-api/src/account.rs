@@ -5,11 +5,11 @@ use crate::App;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use linli::ids::{Identity, MemberId};
-use linli::ledger::lot_expires_on;
+use linli::ledger::{lot_expires_on, MAX_MERGE_HOPS};
 use linli::rules::invite_scene;
 use linli::session::{self, Session, SessionError};
 use linli::store::ledger::LedgerStore;
-use linli::store::members::{InviteCode, Linked, Members};
+use linli::store::members::{resolve, InviteCode, Members};
 use linli::time::BusinessTime;
 use linli::wechat::mini::{self, LoginError};
 use linli::wechat::oa_api;
@@ -52,7 +52,7 @@ struct SessionRequest {
     code: Option<String>,
 }
 
-pub async fn session_start<L, M: Members, C, O>(
+pub async fn session_start<L: LedgerStore, M: Members, C, O>(
     app: &App<L, M, C, O>,
     request: &Request,
     now: BusinessTime,
@@ -96,37 +96,35 @@ pub async fn session_start<L, M: Members, C, O>(
         }
     };
     let mini = Identity::Mini(login.openid.clone());
-    let primary = login
-        .unionid
-        .clone()
-        .map(Identity::Union)
-        .unwrap_or_else(|| mini.clone());
     let candidate = MemberId::generate(
         now,
         u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..)),
     );
-    let membership = match app.members.find_or_create(&primary, candidate, now).await {
-        Ok(m) => m,
+    let membership = match resolve(
+        &app.members,
+        &app.ledger,
+        &mini,
+        login.unionid.as_ref(),
+        candidate,
+        now,
+    )
+    .await
+    {
+        Ok(resolved) => resolved,
         Err(e) => return store_failed(&e),
     };
-    if primary != mini {
-        match app.members.link(&mini, &membership.member, now).await {
-            Ok(Linked::Linked) => {}
-            Ok(Linked::OtherMember(other)) => tracing::warn!(
-                member = %membership.member.masked(),
-                other = %other.masked(),
-                "mini-program OpenID already names another member: merge needed"
-            ),
-            Err(e) => return store_failed(&e),
-        }
-    }
     let (token, expires_at) = session::issue(
         &app.settings.session_key,
         &membership.member,
         &login.openid,
         now,
     );
-    tracing::info!(member = %membership.member.masked(), created = membership.created, "session started");
+    tracing::info!(
+        member = %membership.member.masked(),
+        created = membership.created,
+        merged = membership.merged.is_some(),
+        "session started"
+    );
     reply(
         StatusCode::OK,
         json!({ "token": token, "expires_at": expires_at.to_string(), "member": membership.member.to_string() }),
@@ -142,15 +140,27 @@ pub async fn me<L: LedgerStore, M, C, O>(
         Ok(session) => session,
         Err(refused) => return refused.into(),
     };
-    let (profile, history) = match tokio::try_join!(
-        app.ledger.profile(&session.member),
-        app.ledger.history(&session.member, None, HISTORY_LINES)
-    ) {
-        Ok(found) => found,
-        Err(e) => return store_failed(&e),
-    };
-    let Some(profile) = profile else {
-        return not_found("member_not_found", "no such member");
+    let mut member = session.member.clone();
+    let mut hops = 0;
+    // A session issued before its member was merged reads the member it joined.
+    let (profile, history) = loop {
+        let (profile, history) = match tokio::try_join!(
+            app.ledger.profile(&member),
+            app.ledger.history(&member, None, HISTORY_LINES)
+        ) {
+            Ok(found) => found,
+            Err(e) => return store_failed(&e),
+        };
+        let Some(profile) = profile else {
+            return not_found("member_not_found", "no such member");
+        };
+        match profile.merged_into.clone() {
+            Some(into) if hops < MAX_MERGE_HOPS => {
+                hops += 1;
+                member = into;
+            }
+            _ => break (profile, history),
+        }
     };
     let lots: Vec<Value> = profile
         .lots
@@ -164,7 +174,7 @@ pub async fn me<L: LedgerStore, M, C, O>(
     reply(
         StatusCode::OK,
         json!({
-            "member_id": session.member.to_string(),
+            "member_id": member.to_string(),
             "tier": "普卡",
             "available": profile.available.value(),
             "held": profile.held.value(),

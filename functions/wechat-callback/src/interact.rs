@@ -14,14 +14,14 @@
 
 use crate::App;
 use linli::catalog::nearby;
-use linli::ids::{Identity, MemberId};
+use linli::ids::{Identity, MemberId, UnionId};
 use linli::ledger::{lot_expires_on, PostingRequest};
 use linli::money::Points;
 use linli::queue::Envelope;
 use linli::rules::{invite_bonuses, referrer_of, sign_in, INVITE_POINTS, SIGN_IN_POINTS};
 use linli::store::catalog::CatalogStore;
 use linli::store::ledger::LedgerStore;
-use linli::store::members::{Linked, Members};
+use linli::store::members::{resolve, Members};
 use linli::store::StoreError;
 use linli::time::BusinessTime;
 use linli::wechat::oa::{Event, Inbound, Message};
@@ -110,15 +110,21 @@ where
     })
 }
 
-/// The follower's member: the one its OpenID names, else the one of its UnionID (asked of
-/// WeChat: OA pushes carry only the OpenID), else a new OpenID-only member.
-async fn member<L, M: Members, C, D>(
+/// The follower's member (DESIGN §3). A follow always asks WeChat for the UnionID (OA pushes
+/// carry only the OpenID), so an OpenID-only member is linked to it or merged into the member
+/// of the same person from the mini-program; other pushes use the member the OpenID names and
+/// ask only when it names none. Without a UnionID (WeChat unreachable, or the account not bound
+/// to an Open Platform) the member is OpenID-only until a later follow.
+async fn member<L: LedgerStore, M: Members, C, D>(
     app: &App<L, M, C, D>,
     who: &Identity,
+    following: bool,
     now: BusinessTime,
 ) -> Result<MemberId, StoreError> {
-    if let Some(member) = app.members.find(who).await? {
-        return Ok(member);
+    if !following {
+        if let Some(member) = app.members.find(who).await? {
+            return Ok(member);
+        }
     }
     let Identity::Oa(openid) = who else {
         return Err(StoreError::Corrupt {
@@ -126,40 +132,55 @@ async fn member<L, M: Members, C, D>(
             why: "not an OA identity".into(),
         });
     };
-    let s = &app.settings;
-    let unionid = match app
-        .tokens
-        .get(&app.http, &s.wechat_api_base, &s.appid, &s.app_secret, now)
-        .await
-    {
-        Ok(token) => {
-            match oa_api::user_info(&app.http, &s.wechat_api_base, &token, openid.as_str()).await {
-                Ok(follower) => follower.unionid,
-                Err(e) => {
-                    tracing::warn!(error = %e, "user/info failed: an OpenID-only member for now");
-                    None
-                }
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "no access token: an OpenID-only member for now");
-            None
-        }
-    };
-    let primary = unionid.map(Identity::Union).unwrap_or_else(|| who.clone());
+    let unionid = union_of(app, openid.as_str(), now).await;
     let candidate = MemberId::generate(
         now,
         u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..)),
     );
-    let membership = app.members.find_or_create(&primary, candidate, now).await?;
-    if &primary != who {
-        if let Linked::OtherMember(other) = app.members.link(who, &membership.member, now).await? {
-            tracing::warn!(member = %membership.member.masked(), other = %other.masked(), "OpenID names another member: merge needed");
-            return Ok(other);
+    let resolved = resolve(
+        &app.members,
+        &app.ledger,
+        who,
+        unionid.as_ref(),
+        candidate,
+        now,
+    )
+    .await?;
+    tracing::info!(
+        member = %resolved.member.masked(),
+        created = resolved.created,
+        merged = resolved.merged.is_some(),
+        unionid = unionid.is_some(),
+        "follower's member"
+    );
+    Ok(resolved.member)
+}
+
+/// The follower's UnionID from `cgi-bin/user/info`, or None (logged) when WeChat cannot say.
+async fn union_of<L, M, C, D>(
+    app: &App<L, M, C, D>,
+    openid: &str,
+    now: BusinessTime,
+) -> Option<UnionId> {
+    let s = &app.settings;
+    let token = match app
+        .tokens
+        .get(&app.http, &s.wechat_api_base, &s.appid, &s.app_secret, now)
+        .await
+    {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!(error = %e, "no access token: the follower stays OpenID-only for now");
+            return None;
+        }
+    };
+    match oa_api::user_info(&app.http, &s.wechat_api_base, &token, openid).await {
+        Ok(follower) => follower.unionid,
+        Err(e) => {
+            tracing::warn!(error = %e, "user/info failed: the follower stays OpenID-only for now");
+            None
         }
     }
-    tracing::info!(member = %membership.member.masked(), created = membership.created, "follower's member");
-    Ok(membership.member)
 }
 
 async fn available<L: LedgerStore, M, C, D>(
@@ -182,7 +203,7 @@ async fn welcome<L: LedgerStore, M: Members, C, D>(
     pushed_at: BusinessTime,
     now: BusinessTime,
 ) -> Result<String, StoreError> {
-    let member = member(app, who, now).await?;
+    let member = member(app, who, true, now).await?;
     app.members.set_following(who, true, now).await?;
     let referrer = scene.and_then(referrer_of);
     let bonuses = referrer
@@ -249,7 +270,7 @@ async fn daily_sign_in<L: LedgerStore, M: Members, C, D>(
     who: &Identity,
     now: BusinessTime,
 ) -> Result<String, StoreError> {
-    let member = member(app, who, now).await?;
+    let member = member(app, who, false, now).await?;
     let posting = sign_in(&member, now);
     Ok(match post_in_time(app, &posting).await? {
         Some((points, false)) => format!(
@@ -270,7 +291,7 @@ async fn balance<L: LedgerStore, M: Members, C, D>(
     who: &Identity,
     now: BusinessTime,
 ) -> Result<String, StoreError> {
-    let member = member(app, who, now).await?;
+    let member = member(app, who, false, now).await?;
     let Some(profile) = app.ledger.profile(&member).await? else {
         return Ok(format!("你现在有 0 积分。{HELP}"));
     };

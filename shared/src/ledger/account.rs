@@ -19,6 +19,8 @@ pub enum Source {
     Round,
     #[serde(rename = "signin")]
     SignIn,
+    /// The bonus for signing in several days in a row.
+    Streak,
     Invite,
     Compensation,
     Adjust,
@@ -46,6 +48,9 @@ pub enum Account {
     Breakage,
     /// Points taken back after a refund or return.
     Clawback,
+    /// Points on their way from one member to another of the same person (a merge): the two
+    /// postings of a merge are written together, so this account nets to zero.
+    Transfer,
 }
 
 impl Account {
@@ -54,11 +59,12 @@ impl Account {
     }
 }
 
-const SOURCES: [(Source, &str); 7] = [
+const SOURCES: [(Source, &str); 8] = [
     (Source::Pay, "pay"),
     (Source::Pos, "pos"),
     (Source::Round, "round"),
     (Source::SignIn, "signin"),
+    (Source::Streak, "streak"),
     (Source::Invite, "invite"),
     (Source::Compensation, "compensation"),
     (Source::Adjust, "adjust"),
@@ -87,6 +93,7 @@ impl fmt::Display for Account {
             Self::Redemption(u) => write!(f, "redemption:{}", name_of(&USAGES, *u)),
             Self::Breakage => f.write_str("breakage"),
             Self::Clawback => f.write_str("clawback"),
+            Self::Transfer => f.write_str("transfer"),
         }
     }
 }
@@ -107,6 +114,7 @@ impl FromStr for Account {
             "debt" => Ok(Self::Debt),
             "breakage" => Ok(Self::Breakage),
             "clawback" => Ok(Self::Clawback),
+            "transfer" => Ok(Self::Transfer),
             _ => {
                 if let Some(source) = text.strip_prefix("issuance:") {
                     lookup(source).map(Self::Issuance).ok_or_else(unknown)
@@ -182,6 +190,7 @@ mod tests {
             Account::Debt,
             Account::Breakage,
             Account::Clawback,
+            Account::Transfer,
             Account::Issuance(Source::Compensation),
             Account::Redemption(Usage::DeliveryFee),
         ];

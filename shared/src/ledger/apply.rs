@@ -7,7 +7,7 @@ use super::hold::{Hold, MAX_OPEN_HOLDS};
 use super::lot::lot_expired_from;
 use super::posting::{Op, Posting, PostingRequest, PostingResult};
 use super::profile::Profile;
-use crate::ids::OrderId;
+use crate::ids::{OrderId, PostingId};
 use crate::money::Points;
 use crate::time::{BusinessTime, Month};
 use std::collections::BTreeMap;
@@ -30,44 +30,113 @@ pub fn apply(profile: &Profile, request: &PostingRequest) -> Result<Applied, Led
     if request.member != profile.member {
         return Err(LedgerError::WrongMember(request.id.clone()));
     }
-    let mut movement = Movement {
-        profile: profile.clone(),
-        legs: Legs::default(),
-        at: request.at,
-    };
+    if let Some(into) = &profile.merged_into {
+        return Err(LedgerError::Merged { into: into.clone() });
+    }
+    let mut movement = Movement::new(profile, request.at);
     for op in &request.ops {
         movement.op(op)?;
     }
-    let Movement {
-        profile: mut next,
-        legs,
-        ..
-    } = movement;
-    if legs.sum() != Some(0) {
-        let violation = super::Violation::UnbalancedLegs(request.id.to_string());
-        return Err(LedgerError::Invariant(violation));
+    movement.finish(profile, request)
+}
+
+/// The two halves of a merge: `out` empties the merged member, `into` receives its points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Merged {
+    pub out: Applied,
+    pub into: Applied,
+}
+
+/// Decides the merge of `from` into `into` at `at` (posting `merge:<from>` on both members):
+/// `from`'s available points move lot by lot (each keeps its earning month, so its expiry does
+/// not change; a lot already past expiry breaks at once), its open holds move with the lots they
+/// took, and its debt moves too, repaid at once from what `into` has. `from` is left empty and
+/// marked `merged_into`. The two postings balance through the `transfer` account, which nets to
+/// zero over the pair; the store writes both in one transaction.
+pub fn merge(from: &Profile, into: &Profile, at: BusinessTime) -> Result<Merged, LedgerError> {
+    if let Some(target) = &from.merged_into {
+        return Err(LedgerError::Merged {
+            into: target.clone(),
+        });
     }
-    next.check_invariants()?;
-    next.version = next.version.checked_add(1).ok_or(LedgerError::Overflow)?;
-    let available_delta = next
-        .available
-        .checked_sub(profile.available)
-        .ok_or(LedgerError::Overflow)?;
-    let result = PostingResult {
-        posting_id: request.id.clone(),
-        available: next.available,
-        held: next.held,
-        debt: next.debt,
-        available_delta,
+    if into.merged_into.is_some() {
+        return Err(LedgerError::CannotMerge(
+            "the target was itself merged away",
+        ));
+    }
+    if from.member == into.member {
+        return Err(LedgerError::CannotMerge(
+            "a member cannot merge with itself",
+        ));
+    }
+    let id = PostingId::merge(&from.member);
+    let out_request = PostingRequest::new(
+        id.clone(),
+        from.member.clone(),
+        at,
+        vec![Op::MergeOut {
+            into: into.member.clone(),
+        }],
+    );
+    let in_request = PostingRequest::new(
+        id,
+        into.member.clone(),
+        at,
+        vec![Op::MergeIn {
+            from: from.member.clone(),
+        }],
+    );
+    out_request.validate()?;
+    in_request.validate()?;
+    // What crosses over: available and held arrive, debt is owed by the receiver now.
+    let crossing = overflow(
+        from.available
+            .checked_add(from.held)
+            .and_then(|p| p.checked_sub(from.debt)),
+    )?;
+
+    let mut out = Movement::new(from, at);
+    out.post(
+        Account::Available,
+        overflow(from.available.checked_neg())?.value(),
+    )?;
+    out.post(Account::Held, overflow(from.held.checked_neg())?.value())?;
+    out.post(Account::Debt, from.debt.value())?;
+    out.post(Account::Transfer, crossing.value())?;
+    out.profile = Profile {
+        merged_into: Some(into.member.clone()),
+        version: from.version,
+        ..Profile::new(from.member.clone())
     };
-    let posting = Posting {
-        request: request.clone(),
-        legs,
-        result,
-    };
-    Ok(Applied {
-        posting,
-        profile: next,
+
+    let mut inn = Movement::new(into, at);
+    for (month, points) in from.lots.iter() {
+        inn.credit_available(month, points)?;
+        if lot_expired_from(month) <= at {
+            inn.break_lot_part(month, points)?;
+        }
+    }
+    for (order, hold) in &from.holds {
+        if inn.profile.holds.contains_key(order) {
+            return Err(LedgerError::HoldAlreadyOpen(order.clone()));
+        }
+        if inn.profile.holds.len() >= MAX_OPEN_HOLDS {
+            return Err(LedgerError::TooManyOpenHolds {
+                max: MAX_OPEN_HOLDS,
+            });
+        }
+        inn.profile.held = overflow(inn.profile.held.checked_add(hold.points))?;
+        inn.post(Account::Held, hold.points.value())?;
+        inn.profile.holds.insert(order.clone(), hold.clone());
+    }
+    inn.profile.debt = overflow(inn.profile.debt.checked_add(from.debt))?;
+    inn.post(Account::Debt, overflow(from.debt.checked_neg())?.value())?;
+    inn.post(Account::Transfer, overflow(crossing.checked_neg())?.value())?;
+    inn.settle_debt()?;
+
+    Ok(Merged {
+        out: out.finish(from, &out_request)?,
+        into: inn.finish(into, &in_request)?,
     })
 }
 
@@ -101,6 +170,49 @@ struct Movement {
 }
 
 impl Movement {
+    fn new(profile: &Profile, at: BusinessTime) -> Self {
+        Self {
+            profile: profile.clone(),
+            legs: Legs::default(),
+            at,
+        }
+    }
+
+    /// Checks the moved profile and the legs, and records the posting that moved `before`.
+    fn finish(self, before: &Profile, request: &PostingRequest) -> Result<Applied, LedgerError> {
+        let Movement {
+            profile: mut next,
+            legs,
+            ..
+        } = self;
+        if legs.sum() != Some(0) {
+            let violation = super::Violation::UnbalancedLegs(request.id.to_string());
+            return Err(LedgerError::Invariant(violation));
+        }
+        next.check_invariants()?;
+        next.version = next.version.checked_add(1).ok_or(LedgerError::Overflow)?;
+        let available_delta = next
+            .available
+            .checked_sub(before.available)
+            .ok_or(LedgerError::Overflow)?;
+        let result = PostingResult {
+            posting_id: request.id.clone(),
+            available: next.available,
+            held: next.held,
+            debt: next.debt,
+            available_delta,
+        };
+        let posting = Posting {
+            request: request.clone(),
+            legs,
+            result,
+        };
+        Ok(Applied {
+            posting,
+            profile: next,
+        })
+    }
+
     fn op(&mut self, op: &Op) -> Result<(), LedgerError> {
         match op {
             Op::Earn { source, points } => self.issue(Account::Issuance(*source), *points),
@@ -123,6 +235,10 @@ impl Movement {
             }
             Op::Clawback { points } => self.clawback(*points),
             Op::Expire { month } => self.expire(*month),
+            Op::MergeOut { .. } | Op::MergeIn { .. } => Err(LedgerError::MalformedPosting {
+                id: PostingId::merge(&self.profile.member),
+                why: "a merge is decided by ledger::merge, not apply",
+            }),
         }
     }
 

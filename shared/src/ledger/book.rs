@@ -2,12 +2,26 @@
 //! simulation and other crates' fast tests. The DynamoDB store implements the same semantics
 //! with one transaction per posting; both call `apply` and `explain_closed_hold`.
 
-use super::apply::{apply, closed_hold, explain_closed_hold};
+use super::apply::{apply, closed_hold, explain_closed_hold, merge};
 use super::error::LedgerError;
-use super::posting::{Posting, PostingRequest, PostingResult};
+use super::posting::{Op, Posting, PostingRequest, PostingResult};
 use super::profile::Profile;
 use crate::ids::{MemberId, PostingId};
+use crate::time::BusinessTime;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+/// How many merges a posting may follow to the member that holds everything now. A member is
+/// merged at most once and a merge target holds the UnionID, so one hop is the norm.
+pub const MAX_MERGE_HOPS: usize = 4;
+
+/// `request` recorded for `into` instead: its member was merged there.
+pub fn redirected(request: &PostingRequest, into: &MemberId) -> PostingRequest {
+    PostingRequest {
+        member: into.clone(),
+        ..request.clone()
+    }
+}
 
 /// What posting a request answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +58,57 @@ impl Book {
 
     /// Records `request` once: a repeat with the same content gets the stored result, a
     /// different request under a recorded id is refused.
+    /// A posting for a merged member is recorded for the member it was merged into, unless it
+    /// was recorded before the merge.
     pub fn post(&mut self, request: &PostingRequest) -> Result<PostingOutcome, LedgerError> {
+        let mut request = Cow::Borrowed(request);
+        for _ in 0..MAX_MERGE_HOPS {
+            match self.post_here(&request) {
+                Err(LedgerError::Merged { into }) => {
+                    request = Cow::Owned(redirected(&request, &into))
+                }
+                answered => return answered,
+            }
+        }
+        Err(LedgerError::CannotMerge("too many merges in a row"))
+    }
+
+    /// Merges `from` into `into` once (posting `merge:<from>` on both); a repeat answers the
+    /// stored result of the receiving side.
+    pub fn merge(
+        &mut self,
+        from: &MemberId,
+        into: &MemberId,
+        at: BusinessTime,
+    ) -> Result<PostingOutcome, LedgerError> {
+        let id = PostingId::merge(from);
+        if let Some(stored) = self.postings.get(&(into.clone(), id.clone())) {
+            let same = stored.request.ops == [Op::MergeIn { from: from.clone() }];
+            return if same {
+                Ok(PostingOutcome {
+                    result: stored.result.clone(),
+                    replayed: true,
+                })
+            } else {
+                Err(LedgerError::IdReusedWithDifferentContent(id))
+            };
+        }
+        let known = |m: &MemberId| self.profiles.get(m).ok_or(LedgerError::UnknownMember);
+        let merged = merge(known(from)?, known(into)?, at)?;
+        let result = merged.into.posting.result.clone();
+        for applied in [merged.out, merged.into] {
+            let member = applied.profile.member.clone();
+            self.postings
+                .insert((member.clone(), id.clone()), applied.posting);
+            self.profiles.insert(member, applied.profile);
+        }
+        Ok(PostingOutcome {
+            result,
+            replayed: false,
+        })
+    }
+
+    fn post_here(&mut self, request: &PostingRequest) -> Result<PostingOutcome, LedgerError> {
         let key = (request.member.clone(), request.id.clone());
         if let Some(stored) = self.postings.get(&key) {
             return replay(stored, request);

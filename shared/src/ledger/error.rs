@@ -1,7 +1,7 @@
 //! The ledger's errors. Business errors are answers (insufficient points, a hold already
 //! captured); they are decided before anything is written and never retried.
 
-use crate::ids::{OrderId, PostingId};
+use crate::ids::{MemberId, OrderId, PostingId};
 use crate::money::Points;
 use crate::time::Month;
 
@@ -44,6 +44,12 @@ pub enum LedgerError {
     IdReusedWithDifferentContent(PostingId),
     #[error("no member profile for this posting's member")]
     UnknownMember,
+    /// The member was merged: its postings are recorded for `into` (the store redirects).
+    #[error("the member was merged into {into}")]
+    Merged { into: MemberId },
+    /// A merge whose two members are the same, or whose target was itself merged away.
+    #[error("cannot merge: {0}")]
+    CannotMerge(&'static str),
     #[error("amount overflow")]
     Overflow,
     #[error("ledger invariant violated: {0}")]
@@ -66,6 +72,8 @@ impl LedgerError {
             | Self::WrongMember(_)
             | Self::IdReusedWithDifferentContent(_)
             | Self::UnknownMember
+            | Self::Merged { .. }
+            | Self::CannotMerge(_)
             | Self::Overflow
             | Self::Invariant(_) => ErrorClass::Permanent,
         }
@@ -104,6 +112,8 @@ pub enum Violation {
     MembersNotEqualSystem { members: i64, system: i64 },
     #[error("posting {0} names a member with no profile")]
     OrphanPosting(String),
+    #[error("a merged member still holds points, lots, holds or debt")]
+    MergedNotEmpty,
     #[error("amount overflow while checking")]
     Overflow,
 }

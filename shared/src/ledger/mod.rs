@@ -13,9 +13,9 @@ mod posting;
 mod profile;
 
 pub use account::{Account, Legs, Source, UnknownAccount, Usage};
-pub use apply::{apply, closed_hold, explain_closed_hold, Applied};
+pub use apply::{apply, closed_hold, explain_closed_hold, merge, Applied, Merged};
 pub use audit::{audit, AuditReport};
-pub use book::{replay, Book, PostingOutcome};
+pub use book::{redirected, replay, Book, PostingOutcome, MAX_MERGE_HOPS};
 pub use error::{ErrorClass, LedgerError, Violation};
 pub use hold::{Hold, MAX_OPEN_HOLDS};
 pub use lot::{lot_expired_from, lot_expires_on, Lots, LOT_LIFETIME_MONTHS};

@@ -37,6 +37,11 @@ pub enum Op {
     Clawback { points: Points },
     /// The lot earned in `month` expired unspent.
     Expire { month: Month },
+    /// This member turned out to be the same person as `into` (an OpenID-only member whose
+    /// UnionID appeared): everything it holds moves there. Decided by `ledger::merge` only.
+    MergeOut { into: MemberId },
+    /// The other half of a merge: what `from` held arrives here, lot by lot.
+    MergeIn { from: MemberId },
 }
 
 /// What a cause asks of the ledger. Its content hash tells a retry of the same cause (same id,
@@ -108,18 +113,35 @@ impl PostingRequest {
                 Op::Capture { order, .. } => Some(PostingId::pay_order(order)),
                 Op::Void { order } => Some(PostingId::void_order(order)),
                 Op::Expire { month } => Some(PostingId::expire(&self.member, *month)),
+                Op::MergeOut { .. } => Some(PostingId::merge(&self.member)),
+                Op::MergeIn { from } => Some(PostingId::merge(from)),
                 _ => None,
             };
             if expected_id.is_some_and(|id| id != self.id) {
                 return Err(malformed("the id does not match the operation"));
             }
         }
-        let standalone =
-            |op: &Op| matches!(op, Op::Hold { .. } | Op::Void { .. } | Op::Expire { .. });
+        let standalone = |op: &Op| {
+            matches!(
+                op,
+                Op::Hold { .. }
+                    | Op::Void { .. }
+                    | Op::Expire { .. }
+                    | Op::MergeOut { .. }
+                    | Op::MergeIn { .. }
+            )
+        };
         if self.ops.len() > 1 && self.ops.iter().any(standalone) {
             return Err(malformed(
-                "hold, void and expire stand alone in their posting",
+                "hold, void, expire and merge stand alone in their posting",
             ));
+        }
+        let merge_with_self = self.ops.iter().any(|op| match op {
+            Op::MergeOut { into: other } | Op::MergeIn { from: other } => other == &self.member,
+            _ => false,
+        });
+        if merge_with_self {
+            return Err(malformed("a member cannot merge with itself"));
         }
         Ok(())
     }
@@ -134,7 +156,11 @@ impl Op {
             | Op::Hold { points, .. }
             | Op::ReturnRedemption { points, .. }
             | Op::Clawback { points } => Some(*points),
-            Op::Capture { .. } | Op::Void { .. } | Op::Expire { .. } => None,
+            Op::Capture { .. }
+            | Op::Void { .. }
+            | Op::Expire { .. }
+            | Op::MergeOut { .. }
+            | Op::MergeIn { .. } => None,
         }
     }
 }

@@ -20,6 +20,10 @@ pub struct Profile {
     pub debt: Points,
     pub lots: Lots,
     pub holds: BTreeMap<OrderId, Hold>,
+    /// Set by a merge: this member is the same person as that one, which now holds everything;
+    /// postings for this member are recorded there from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<MemberId>,
 }
 
 fn ensure(fact: bool, violation: Violation) -> Result<(), Violation> {
@@ -41,6 +45,7 @@ impl Profile {
             debt: Points::ZERO,
             lots: Lots::default(),
             holds: BTreeMap::new(),
+            merged_into: None,
         }
     }
 
@@ -65,6 +70,15 @@ impl Profile {
         ensure(
             self.debt.is_zero() || self.available.is_zero(),
             Violation::DebtWithAvailable,
+        )?;
+        let emptied = self.available.is_zero()
+            && self.held.is_zero()
+            && self.debt.is_zero()
+            && self.lots.is_empty()
+            && self.holds.is_empty();
+        ensure(
+            self.merged_into.is_none() || emptied,
+            Violation::MergedNotEmpty,
         )?;
         Ok(())
     }

@@ -389,3 +389,163 @@ fn a_posting_for_another_member_or_an_unknown_one_is_refused() {
         Err(LedgerError::WrongMember(req.id.clone()))
     );
 }
+
+/// Two members of one person: `world.member` (OpenID-only, merged away) and `into`.
+fn merge_world() -> (World, MemberId) {
+    let mut world = World::new();
+    let into = MemberId::generate(at("2026-02-01T00:00:00Z"), 7);
+    world.book.open(into.clone());
+    (world, into)
+}
+
+fn earn_for(world: &mut World, member: &MemberId, order: &str, when: &str, points: i64) {
+    let ops = vec![Op::Earn {
+        source: Source::Pay,
+        points: pts(points),
+    }];
+    let id = PostingId::pay_order(&order_id(order));
+    world
+        .book
+        .post(&PostingRequest::new(id, member.clone(), at(when), ops))
+        .unwrap();
+}
+
+#[test]
+fn a_merge_moves_points_lot_by_lot_and_holds_exactly_once() {
+    let (mut w, into) = merge_world();
+    w.earn("O1", "2026-01-10T10:00:00+08:00", 30);
+    w.earn("O2", "2026-03-10T10:00:00+08:00", 20);
+    w.hold("O3", "2026-03-11T10:00:00+08:00", 10).unwrap();
+    earn_for(&mut w, &into, "O4", "2026-03-12T10:00:00+08:00", 7);
+    let from = w.member.clone();
+
+    let merged = w
+        .book
+        .merge(&from, &into, at("2026-04-01T09:00:00+08:00"))
+        .unwrap();
+    assert!(!merged.replayed);
+    assert_eq!(merged.result.available, pts(47), "30 + 20 − 10 held + 7");
+    assert_eq!(merged.result.available_delta, pts(40));
+    assert_eq!(merged.result.held, pts(10));
+
+    let target = w.book.profile(&into).unwrap();
+    assert_eq!(
+        target.lots.get(month("2026-01")),
+        pts(20),
+        "the hold took the oldest lot"
+    );
+    assert_eq!(
+        target.lots.get(month("2026-03")),
+        pts(27),
+        "lots keep their months"
+    );
+    assert!(target.holds.contains_key(&order_id("O3")));
+    let emptied = w.book.profile(&from).unwrap();
+    assert_eq!(emptied.merged_into.as_ref(), Some(&into));
+    assert!(emptied.available.is_zero() && emptied.lots.is_empty() && emptied.holds.is_empty());
+    w.assert_audit_clean();
+
+    let again = w
+        .book
+        .merge(&from, &into, at("2026-04-02T09:00:00+08:00"))
+        .unwrap();
+    assert!(again.replayed, "a repeated merge answers the stored result");
+    assert_eq!(again.result, merged.result);
+    assert_eq!(w.book.profile(&into).unwrap().available, pts(47));
+    w.assert_audit_clean();
+}
+
+#[test]
+fn postings_for_a_merged_member_land_on_the_member_it_joined_unless_recorded_before() {
+    let (mut w, into) = merge_world();
+    w.earn("O1", "2026-01-10T10:00:00+08:00", 30);
+    w.hold("O3", "2026-01-11T10:00:00+08:00", 10).unwrap();
+    let from = w.member.clone();
+    w.book
+        .merge(&from, &into, at("2026-01-12T09:00:00+08:00"))
+        .unwrap();
+
+    // A retry of a posting recorded before the merge answers its stored result.
+    let retry = w.earn("O1", "2026-01-13T10:00:00+08:00", 30);
+    assert!(retry.replayed);
+    assert_eq!(w.book.profile(&into).unwrap().available, pts(20));
+    // The hold moved: its capture (posted for the order's member) finds it on the target.
+    let captured = w.capture("O3", "2026-01-13T10:05:00+08:00").unwrap();
+    assert_eq!(captured.result.held, pts(0));
+    // New earnings arrive on the target, once.
+    let fresh = w.earn("O5", "2026-01-14T10:00:00+08:00", 5);
+    assert!(!fresh.replayed);
+    assert!(w.earn("O5", "2026-01-14T10:00:00+08:00", 5).replayed);
+    assert_eq!(w.book.profile(&into).unwrap().available, pts(25));
+    assert!(w.book.profile(&from).unwrap().available.is_zero());
+    w.assert_audit_clean();
+}
+
+#[test]
+fn a_merge_carries_debt_repaid_at_once_and_breaks_lots_past_expiry() {
+    let (mut w, into) = merge_world();
+    w.earn("O1", "2026-01-10T10:00:00+08:00", 10);
+    w.clawback("R1", "2026-01-11T10:00:00+08:00", 25);
+    assert_eq!(w.profile().debt, pts(15));
+    earn_for(&mut w, &into, "O2", "2026-01-12T10:00:00+08:00", 40);
+    let from = w.member.clone();
+    let merged = w
+        .book
+        .merge(&from, &into, at("2026-01-13T09:00:00+08:00"))
+        .unwrap();
+    assert_eq!(merged.result.available, pts(25), "40 − 15 debt repaid");
+    assert_eq!(merged.result.debt, pts(0));
+    w.assert_audit_clean();
+
+    // A lot already past its expiry breaks on arrival instead of living on.
+    let (mut w, into) = merge_world();
+    w.earn("O1", "2026-01-10T10:00:00+08:00", 10);
+    let from = w.member.clone();
+    let merged = w
+        .book
+        .merge(&from, &into, at("2027-02-01T00:00:00+08:00"))
+        .unwrap();
+    assert_eq!(merged.result.available, pts(0));
+    let breakage: i64 = w
+        .book
+        .postings()
+        .filter(|p| p.request.member == into)
+        .map(|p| p.legs.amount(Account::Breakage))
+        .sum();
+    assert_eq!(breakage, 10);
+    w.assert_audit_clean();
+}
+
+#[test]
+fn a_merge_with_itself_or_into_a_merged_member_is_refused() {
+    let (mut w, into) = merge_world();
+    let from = w.member.clone();
+    let when = at("2026-01-13T09:00:00+08:00");
+    assert!(matches!(
+        w.book.merge(&from, &from, when),
+        Err(LedgerError::CannotMerge(_))
+    ));
+    w.book.merge(&from, &into, when).unwrap();
+    assert!(matches!(
+        w.book.merge(&into, &from, when),
+        Err(LedgerError::CannotMerge(_))
+    ));
+    let third = MemberId::generate(at("2026-03-01T00:00:00Z"), 3);
+    w.book.open(third.clone());
+    assert_eq!(
+        w.book.merge(&from, &third, when),
+        Err(LedgerError::Merged { into: into.clone() }),
+        "merged once, into one member"
+    );
+    // A merge posting cannot be smuggled in through apply.
+    let smuggled = PostingRequest::new(
+        PostingId::merge(&third),
+        third.clone(),
+        when,
+        vec![Op::MergeOut { into }],
+    );
+    assert!(matches!(
+        w.book.post(&smuggled),
+        Err(LedgerError::MalformedPosting { .. })
+    ));
+}

@@ -4,9 +4,10 @@
 //! at the same moment, or WeChat repeating a push) converge on one member.
 
 use super::ledger::item::{self, key, string, Item};
+use super::ledger::LedgerStore;
 use super::wru::{item_size, WriteCost};
 use super::StoreError;
-use crate::ids::{Identity, MemberId};
+use crate::ids::{Identity, MemberId, UnionId};
 use crate::time::BusinessTime;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -94,13 +95,118 @@ pub trait Members {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Who a WeChat user is in Linli (DESIGN §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub member: MemberId,
+    /// True when this contact created the member.
+    pub created: bool,
+    /// The OpenID-only member this contact merged into `member`, if it did.
+    pub merged: Option<MemberId>,
+}
+
+/// The member of a WeChat user who reached Linli through `app` (an Official Account or
+/// mini-program OpenID), with the UnionID when WeChat gave one. The UnionID's member wins: an
+/// OpenID-only member found for `app` is linked to the UnionID, or, when the UnionID already
+/// names another member, merged into that one (`merge:<from>`, exactly once, `app` re-pointed in
+/// the same transaction). Without a UnionID the OpenID's member is found or created.
+/// A merge the ledger refuses (e.g. too many open holds between the two) is logged and left for
+/// the next contact; the OpenID's member is answered meanwhile.
+pub async fn resolve<M: Members, L: LedgerStore>(
+    members: &M,
+    ledger: &L,
+    app: &Identity,
+    union: Option<&UnionId>,
+    candidate: MemberId,
+    at: BusinessTime,
+) -> Result<Resolved, StoreError> {
+    let found = |member: MemberId| Resolved {
+        member,
+        created: false,
+        merged: None,
+    };
+    let Some(union) = union else {
+        let membership = members.find_or_create(app, candidate, at).await?;
+        return Ok(Resolved {
+            member: membership.member,
+            created: membership.created,
+            merged: None,
+        });
+    };
+    let union = Identity::Union(union.clone());
+    let (by_app, by_union) = tokio::try_join!(members.find(app), members.find(&union))?;
+    match (by_app, by_union) {
+        (Some(mine), Some(theirs)) if mine == theirs => Ok(found(mine)),
+        (Some(mine), Some(theirs)) => merge_into(ledger, app, mine, theirs, at).await,
+        (Some(mine), None) => match members.link(&union, &mine, at).await? {
+            Linked::Linked => {
+                tracing::info!(member = %mine.masked(), "UnionID linked to the OpenID's member");
+                Ok(found(mine))
+            }
+            Linked::OtherMember(theirs) => merge_into(ledger, app, mine, theirs, at).await,
+        },
+        (None, by_union) => {
+            let (member, created) = match by_union {
+                Some(member) => (member, false),
+                None => {
+                    let membership = members.find_or_create(&union, candidate, at).await?;
+                    (membership.member, membership.created)
+                }
+            };
+            match members.link(app, &member, at).await? {
+                Linked::Linked => Ok(Resolved {
+                    member,
+                    created,
+                    merged: None,
+                }),
+                // A concurrent first contact without the UnionID created an OpenID-only member.
+                Linked::OtherMember(mine) => merge_into(ledger, app, mine, member, at).await,
+            }
+        }
+    }
+}
+
+async fn merge_into<L: LedgerStore>(
+    ledger: &L,
+    app: &Identity,
+    from: MemberId,
+    into: MemberId,
+    at: BusinessTime,
+) -> Result<Resolved, StoreError> {
+    match ledger
+        .merge(&from, &into, std::slice::from_ref(app), at)
+        .await
+    {
+        Ok(_) => Ok(Resolved {
+            member: into,
+            created: false,
+            merged: Some(from),
+        }),
+        Err(StoreError::Ledger(error)) => {
+            tracing::warn!(
+                from = %from.masked(),
+                into = %into.masked(),
+                reason = %error,
+                "merge refused: left for the next contact"
+            );
+            Ok(Resolved {
+                member: from,
+                created: false,
+                merged: None,
+            })
+        }
+        Err(error) => Err(error),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct DynamoMembers {
     client: Client,
     table: String,
 }
 
-fn identity_key(identity: &Identity) -> Item {
+/// The key of the item that maps `identity` to its member.
+pub(crate) fn identity_key(identity: &Identity) -> Item {
     key(
         format!("IDENTITY#{}", identity.key()),
         IDENTITY_SK.to_owned(),

@@ -17,12 +17,13 @@ use super::item::{
     HISTORY_INDEX, HISTORY_KEYS, HISTORY_PROJECTION, PK, POSTED_AT, SK,
 };
 use super::{HistoryLine, LedgerStore, Posted, RetryPolicy};
-use crate::ids::{MemberId, PostingId};
+use crate::ids::{Identity, MemberId, PostingId};
 use crate::ledger::{
-    apply, closed_hold, explain_closed_hold, replay, Applied, LedgerError, Posting, PostingOutcome,
-    PostingRequest, Profile,
+    apply, closed_hold, explain_closed_hold, merge, redirected, replay, Applied, LedgerError,
+    Posting, PostingOutcome, PostingRequest, Profile, MAX_MERGE_HOPS,
 };
 use crate::money::Points;
+use crate::store::members::identity_key;
 use crate::store::wru::{item_size, lsi_entry_size, WriteCost};
 use crate::store::StoreError;
 use crate::time::BusinessTime;
@@ -32,6 +33,7 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -123,12 +125,14 @@ impl DynamoLedger {
                 }
             }
         }
-        tracing::info!(
-            posting = %request.id,
-            member = %request.member.masked(),
-            reason = %error,
-            "posting refused"
-        );
+        if !matches!(error, LedgerError::Merged { .. }) {
+            tracing::info!(
+                posting = %request.id,
+                member = %request.member.masked(),
+                reason = %error,
+                "posting refused"
+            );
+        }
         Err(error.into())
     }
 
@@ -139,52 +143,9 @@ impl DynamoLedger {
         profile_item: &Item,
         before: &Profile,
     ) -> Result<Result<WriteCost, Cancelled>, StoreError> {
-        let posting_item = item::posting_item(&applied.posting)?;
-        let next_profile_item = item::updated_profile_item(profile_item, &applied.profile)?;
         let mut cost = WriteCost::default();
-        cost.add_transactional("posting", item_size(&posting_item))
-            .add_transactional(
-                "history index",
-                lsi_entry_size(&posting_item, &HISTORY_KEYS, &HISTORY_PROJECTION),
-            )
-            .add_transactional(
-                "profile",
-                item_size(profile_item).max(item_size(&next_profile_item)),
-            );
-
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(posting_item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-
-        let mut names = HashMap::from([("#v".to_owned(), item::VERSION.to_owned())]);
-        let mut values = HashMap::from([(
-            ":expected".to_owned(),
-            AttributeValue::N(before.version.to_string()),
-        )]);
-        let mut sets = Vec::new();
-        for (i, (name, value)) in item::ledger_attributes(&applied.profile)?
-            .into_iter()
-            .enumerate()
-        {
-            names.insert(format!("#a{i}"), name);
-            values.insert(format!(":a{i}"), value);
-            sets.push(format!("#a{i} = :a{i}"));
-        }
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(&before.member)))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression("#v = :expected")
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-
+        let put = self.posting_put(&applied.posting, &mut cost)?;
+        let update = self.profile_update(profile_item, before, &applied.profile, &mut cost)?;
         let sent = self
             .client
             .transact_write_items()
@@ -207,6 +168,207 @@ impl DynamoLedger {
                 }
             }
         }
+    }
+
+    /// The put of a posting item, on the condition that its id is not recorded yet.
+    fn posting_put(&self, posting: &Posting, cost: &mut WriteCost) -> Result<Put, StoreError> {
+        let posting_item = item::posting_item(posting)?;
+        cost.add_transactional("posting", item_size(&posting_item))
+            .add_transactional(
+                "history index",
+                lsi_entry_size(&posting_item, &HISTORY_KEYS, &HISTORY_PROJECTION),
+            );
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(posting_item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
+    }
+
+    /// The update of a profile's ledger attributes to `after`, on the condition that its
+    /// version is still the one `before` was read at.
+    fn profile_update(
+        &self,
+        profile_item: &Item,
+        before: &Profile,
+        after: &Profile,
+        cost: &mut WriteCost,
+    ) -> Result<Update, StoreError> {
+        let next_profile_item = item::updated_profile_item(profile_item, after)?;
+        cost.add_transactional(
+            "profile",
+            item_size(profile_item).max(item_size(&next_profile_item)),
+        );
+        let mut names = HashMap::from([("#v".to_owned(), item::VERSION.to_owned())]);
+        let mut values = HashMap::from([(
+            ":expected".to_owned(),
+            AttributeValue::N(before.version.to_string()),
+        )]);
+        let mut sets = Vec::new();
+        for (i, (name, value)) in item::ledger_attributes(after)?.into_iter().enumerate() {
+            names.insert(format!("#a{i}"), name);
+            values.insert(format!(":a{i}"), value);
+            sets.push(format!("#a{i} = :a{i}"));
+        }
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(&before.member)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression("#v = :expected")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
+    }
+
+    async fn post_here(&self, request: &PostingRequest) -> Result<Posted, StoreError> {
+        let mut profile_item = self.get(profile_key(&request.member)).await?;
+        for attempt in 1..=self.retry.max_attempts {
+            let Some(current) = profile_item.take() else {
+                return match self.stored_posting(&request.member, &request.id).await? {
+                    Some(stored) => replayed(&stored, request, attempt),
+                    None => Err(LedgerError::UnknownMember.into()),
+                };
+            };
+            let before = decode_profile(&current)?;
+            let applied = match apply(&before, request) {
+                Ok(applied) => applied,
+                Err(error) => return self.refused(request, error, attempt).await,
+            };
+            match self.write(&applied, &current, &before).await? {
+                Ok(cost) => {
+                    tracing::info!(
+                        posting = %request.id,
+                        member = %request.member.masked(),
+                        available = applied.profile.available.value(),
+                        delta = applied.posting.result.available_delta.value(),
+                        wru = cost.total(),
+                        attempts = attempt,
+                        "posting applied"
+                    );
+                    return Ok(Posted {
+                        outcome: PostingOutcome {
+                            result: applied.posting.result,
+                            replayed: false,
+                        },
+                        cost,
+                        attempts: attempt,
+                    });
+                }
+                Err(Cancelled::PostingExists(Some(stored))) => {
+                    return replayed(&decode_posting(&stored)?, request, attempt);
+                }
+                Err(Cancelled::PostingExists(None)) => {
+                    let stored = self.stored_posting(&request.member, &request.id).await?;
+                    return match stored {
+                        Some(stored) => replayed(&stored, request, attempt),
+                        None => Err(StoreError::Corrupt {
+                            key: request.id.to_string(),
+                            why: "the posting exists but cannot be read".to_owned(),
+                        }),
+                    };
+                }
+                Err(Cancelled::ProfileMoved(now)) => {
+                    tracing::debug!(posting = %request.id, attempt, "profile moved: re-deciding");
+                    profile_item = now.map(|item| *item);
+                }
+                Err(Cancelled::Conflict) => {
+                    tracing::debug!(posting = %request.id, attempt, "transaction conflict: retrying");
+                    self.pause(attempt).await;
+                    profile_item = self.get(profile_key(&request.member)).await?;
+                }
+            }
+        }
+        tracing::warn!(
+            posting = %request.id,
+            member = %request.member.masked(),
+            attempts = self.retry.max_attempts,
+            "posting gave up under contention"
+        );
+        Err(StoreError::Contended {
+            attempts: self.retry.max_attempts,
+        })
+    }
+
+    /// The answer to a merge that was already made: the receiving side's stored result. The
+    /// identities are re-pointed again in case this caller names one the first did not.
+    async fn merged_before(
+        &self,
+        from: &MemberId,
+        into: &MemberId,
+        repoint: &[Identity],
+        attempts: u32,
+    ) -> Result<Posted, StoreError> {
+        let id = PostingId::merge(from);
+        let stored = self
+            .stored_posting(into, &id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: format!("{}/{id}", into.masked()),
+                why: "merged member without its merge posting".to_owned(),
+            })?;
+        for identity in repoint {
+            let (update, _) = self.repoint(identity, from, into, stored.request.at)?;
+            let sent = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(update.key))
+                .update_expression(update.update_expression)
+                .set_condition_expression(update.condition_expression)
+                .set_expression_attribute_names(update.expression_attribute_names)
+                .set_expression_attribute_values(update.expression_attribute_values)
+                .send()
+                .await;
+            if let Err(error) = sent {
+                let third = error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception());
+                if !third {
+                    return Err(StoreError::dynamo("UpdateItem", error));
+                }
+                tracing::warn!(identity = %identity.masked(), "identity names a third member: left as is");
+            }
+        }
+        tracing::info!(from = %from.masked(), into = %into.masked(), "members merged before: stored result returned");
+        Ok(Posted {
+            outcome: PostingOutcome {
+                result: stored.result,
+                replayed: true,
+            },
+            cost: WriteCost::default(),
+            attempts,
+        })
+    }
+
+    /// Makes `identity` name `into` unless it names a third member (it may name `from`, `into`
+    /// or nobody yet), and the size of the item it leaves.
+    fn repoint(
+        &self,
+        identity: &Identity,
+        from: &MemberId,
+        into: &MemberId,
+        at: BusinessTime,
+    ) -> Result<(Update, usize), StoreError> {
+        let mut item = identity_key(identity);
+        item.insert("member".to_owned(), AttributeValue::S(into.to_string()));
+        item.insert("since".to_owned(), item::number(at.epoch_ms()));
+        let size = item_size(&item);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(identity_key(identity)))
+            .update_expression("SET #m = :into, merged_from = :from, merged_at = :at")
+            .condition_expression("attribute_not_exists(pk) OR #m IN (:from, :into)")
+            .expression_attribute_names("#m", "member")
+            .expression_attribute_values(":into", AttributeValue::S(into.to_string()))
+            .expression_attribute_values(":from", AttributeValue::S(from.to_string()))
+            .expression_attribute_values(":at", item::number(at.epoch_ms()))
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        Ok((update, size))
     }
 
     async fn pause(&self, attempt: u32) {
@@ -292,69 +454,132 @@ impl LedgerStore for DynamoLedger {
     }
 
     async fn post(&self, request: &PostingRequest) -> Result<Posted, StoreError> {
-        let mut profile_item = self.get(profile_key(&request.member)).await?;
-        for attempt in 1..=self.retry.max_attempts {
-            let Some(current) = profile_item.take() else {
-                return match self.stored_posting(&request.member, &request.id).await? {
-                    Some(stored) => replayed(&stored, request, attempt),
-                    None => Err(LedgerError::UnknownMember.into()),
-                };
-            };
-            let before = decode_profile(&current)?;
-            let applied = match apply(&before, request) {
-                Ok(applied) => applied,
-                Err(error) => return self.refused(request, error, attempt).await,
-            };
-            match self.write(&applied, &current, &before).await? {
-                Ok(cost) => {
+        let mut request = Cow::Borrowed(request);
+        for _ in 0..MAX_MERGE_HOPS {
+            match self.post_here(&request).await {
+                Err(StoreError::Ledger(LedgerError::Merged { into })) => {
                     tracing::info!(
                         posting = %request.id,
                         member = %request.member.masked(),
-                        available = applied.profile.available.value(),
-                        delta = applied.posting.result.available_delta.value(),
+                        into = %into.masked(),
+                        "member was merged: posting recorded for the member it joined"
+                    );
+                    request = Cow::Owned(redirected(&request, &into));
+                }
+                answered => return answered,
+            }
+        }
+        Err(LedgerError::CannotMerge("too many merges in a row").into())
+    }
+
+    async fn merge(
+        &self,
+        from: &MemberId,
+        into: &MemberId,
+        repoint: &[Identity],
+        at: BusinessTime,
+    ) -> Result<Posted, StoreError> {
+        for attempt in 1..=self.retry.max_attempts {
+            let (from_item, into_item) =
+                tokio::try_join!(self.get(profile_key(from)), self.get(profile_key(into)))?;
+            let (Some(from_item), Some(into_item)) = (from_item, into_item) else {
+                return Err(LedgerError::UnknownMember.into());
+            };
+            let (from_profile, into_profile) =
+                (decode_profile(&from_item)?, decode_profile(&into_item)?);
+            if from_profile.merged_into.as_ref() == Some(into) {
+                return self.merged_before(from, into, repoint, attempt).await;
+            }
+            let merged = merge(&from_profile, &into_profile, at)?;
+            let mut cost = WriteCost::default();
+            let mut items = vec![
+                TransactWriteItem::builder()
+                    .put(self.posting_put(&merged.out.posting, &mut cost)?)
+                    .build(),
+                TransactWriteItem::builder()
+                    .put(self.posting_put(&merged.into.posting, &mut cost)?)
+                    .build(),
+                TransactWriteItem::builder()
+                    .update(self.profile_update(
+                        &from_item,
+                        &from_profile,
+                        &merged.out.profile,
+                        &mut cost,
+                    )?)
+                    .build(),
+                TransactWriteItem::builder()
+                    .update(self.profile_update(
+                        &into_item,
+                        &into_profile,
+                        &merged.into.profile,
+                        &mut cost,
+                    )?)
+                    .build(),
+            ];
+            for identity in repoint {
+                let (update, size) = self.repoint(identity, from, into, at)?;
+                cost.add_transactional("identity", size);
+                items.push(TransactWriteItem::builder().update(update).build());
+            }
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            let reasons = match sent {
+                Ok(_) => {
+                    let result = merged.into.posting.result;
+                    tracing::info!(
+                        from = %from.masked(),
+                        into = %into.masked(),
+                        moved = result.available_delta.value(),
+                        held = merged.into.profile.held.value(),
+                        available = result.available.value(),
                         wru = cost.total(),
                         attempts = attempt,
-                        "posting applied"
+                        "members merged"
                     );
                     return Ok(Posted {
                         outcome: PostingOutcome {
-                            result: applied.posting.result,
+                            result,
                             replayed: false,
                         },
                         cost,
                         attempts: attempt,
                     });
                 }
-                Err(Cancelled::PostingExists(Some(stored))) => {
-                    return replayed(&decode_posting(&stored)?, request, attempt);
-                }
-                Err(Cancelled::PostingExists(None)) => {
-                    let stored = self.stored_posting(&request.member, &request.id).await?;
-                    return match stored {
-                        Some(stored) => replayed(&stored, request, attempt),
-                        None => Err(StoreError::Corrupt {
-                            key: request.id.to_string(),
-                            why: "the posting exists but cannot be read".to_owned(),
-                        }),
-                    };
-                }
-                Err(Cancelled::ProfileMoved(now)) => {
-                    tracing::debug!(posting = %request.id, attempt, "profile moved: re-deciding");
-                    profile_item = now.map(|item| *item);
-                }
-                Err(Cancelled::Conflict) => {
-                    tracing::debug!(posting = %request.id, attempt, "transaction conflict: retrying");
-                    self.pause(attempt).await;
-                    profile_item = self.get(profile_key(&request.member)).await?;
-                }
+                Err(error) => match error.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                        cancelled.cancellation_reasons().to_vec()
+                    }
+                    _ => return Err(StoreError::dynamo("TransactWriteItems", error)),
+                },
+            };
+            let failed = |i: usize| {
+                reasons.get(i).and_then(CancellationReason::code) == Some(CONDITION_FAILED)
+            };
+            if (4..reasons.len()).any(failed) {
+                return Err(StoreError::Corrupt {
+                    key: format!("merge:{}", from.masked()),
+                    why: "an identity to re-point names a third member".to_owned(),
+                });
             }
+            if !(0..4).any(failed)
+                && !reasons
+                    .iter()
+                    .any(|r| r.code() == Some(TRANSACTION_CONFLICT))
+            {
+                return Err(StoreError::Dynamo {
+                    operation: "TransactWriteItems",
+                    message: format!("merge cancelled: {reasons:?}"),
+                });
+            }
+            // A posting already recorded or a profile that moved: read again and decide again
+            // (a merge that won meanwhile is then answered by `merged_before`).
+            tracing::debug!(from = %from.masked(), attempt, "merge cancelled: re-deciding");
+            self.pause(attempt).await;
         }
-        tracing::warn!(
-            posting = %request.id,
-            member = %request.member.masked(),
-            attempts = self.retry.max_attempts,
-            "posting gave up under contention"
-        );
         Err(StoreError::Contended {
             attempts: self.retry.max_attempts,
         })

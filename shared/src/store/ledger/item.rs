@@ -2,7 +2,7 @@
 //!
 //! | pk | sk | attributes |
 //! |---|---|---|
-//! | `MEMBER#<id>` | `PROFILE` | `v` version, `av` available, `hd` held, `db` debt, `lots` {`YYYYMM`: points}, `holds` {order: {`p` points, `x` expires ms, `l` {`YYYYMM`: points}}}, `since` ms |
+//! | `MEMBER#<id>` | `PROFILE` | `v` version, `av` available, `hd` held, `db` debt, `lots` {`YYYYMM`: points}, `holds` {order: {`p` points, `x` expires ms, `l` {`YYYYMM`: points}}}, `into` member (once merged), `since` ms |
 //! | `MEMBER#<id>` | `POSTING#<posting-id>` | `posted_at` ms, `kind`, `delta` (change of available), `body` (the posting as JSON) |
 //!
 //! The profile's attribute names are short because the item must stay within 1 KB (1 WRU per
@@ -70,6 +70,9 @@ struct LedgerAttributes {
     lots: BTreeMap<String, i64>,
     #[serde(default)]
     holds: BTreeMap<String, HoldAttributes>,
+    /// Set once, by a merge: the member that now holds everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    into: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -103,6 +106,7 @@ pub fn ledger_attributes(profile: &Profile) -> Result<Item, StoreError> {
                 (order.to_string(), attrs)
             })
             .collect(),
+        into: profile.merged_into.as_ref().map(MemberId::to_string),
     };
     serde_dynamo::to_item(attrs).map_err(|e| corrupt("profile", e))
 }
@@ -153,8 +157,15 @@ pub fn decode_profile(item: &Item) -> Result<Profile, StoreError> {
         };
         holds.insert(order, hold);
     }
+    let merged_into = attrs
+        .into
+        .as_deref()
+        .map(MemberId::parse)
+        .transpose()
+        .map_err(|e| bad(e.to_string()))?;
     let profile = Profile {
         member,
+        merged_into,
         version: attrs.v,
         available: Points::new(attrs.av),
         held: Points::new(attrs.hd),

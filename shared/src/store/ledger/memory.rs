@@ -3,7 +3,7 @@
 //! adapter tests prove the DynamoDB one against DynamoDB Local.
 
 use super::{HistoryLine, LedgerStore, Posted};
-use crate::ids::{MemberId, PostingId};
+use crate::ids::{Identity, MemberId, PostingId};
 use crate::ledger::{Book, Posting, PostingRequest, Profile};
 use crate::store::wru::WriteCost;
 use crate::store::StoreError;
@@ -44,6 +44,22 @@ impl LedgerStore for MemoryLedger {
 
     async fn post(&self, request: &PostingRequest) -> Result<Posted, StoreError> {
         let outcome = self.with(|book| book.post(request))?;
+        Ok(Posted {
+            outcome,
+            cost: WriteCost::default(),
+            attempts: 1,
+        })
+    }
+
+    /// Identities live in the members store, not here: `_repoint` is the DynamoDB store's job.
+    async fn merge(
+        &self,
+        from: &MemberId,
+        into: &MemberId,
+        _repoint: &[Identity],
+        at: BusinessTime,
+    ) -> Result<Posted, StoreError> {
+        let outcome = self.with(|book| book.merge(from, into, at))?;
         Ok(Posted {
             outcome,
             cost: WriteCost::default(),

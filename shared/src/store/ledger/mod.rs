@@ -13,7 +13,7 @@ pub use memory::MemoryLedger;
 
 use super::wru::WriteCost;
 use super::StoreError;
-use crate::ids::{MemberId, PostingId};
+use crate::ids::{Identity, MemberId, PostingId};
 use crate::ledger::{Posting, PostingOutcome, PostingRequest, Profile};
 use crate::money::Points;
 use crate::time::BusinessTime;
@@ -59,6 +59,19 @@ pub trait LedgerStore {
     fn post(
         &self,
         request: &PostingRequest,
+    ) -> impl Future<Output = Result<Posted, StoreError>> + Send;
+
+    /// Merges `from` into `into` exactly once (DESIGN §3, posting `merge:<from>` on both
+    /// members, one transaction): `from`'s points, lots, holds and debt move to `into`, `from` is
+    /// marked merged (its later postings are recorded for `into`), and each identity in
+    /// `repoint` is made to name `into` in the same transaction. A repeat answers the stored
+    /// result of the receiving side.
+    fn merge(
+        &self,
+        from: &MemberId,
+        into: &MemberId,
+        repoint: &[Identity],
+        at: BusinessTime,
     ) -> impl Future<Output = Result<Posted, StoreError>> + Send;
 
     /// The posting recorded under `id` for `member`, if any (consistent read).

@@ -417,3 +417,36 @@ async fn a_mini_program_member_without_unionid_is_merged_into_the_followers_memb
     );
     assert_eq!(me["available"], 5);
 }
+
+#[tokio::test]
+async fn seven_days_in_a_row_earn_the_streak_bonus_on_the_seventh_and_a_gap_starts_again() {
+    let tag = tag();
+    let openid = format!("oa-{tag}");
+    let mut earned = vec![];
+    for day in 1..=9 {
+        if day > 1 {
+            // Day 9 comes after a day without sign-in.
+            advance(if day == 9 { "2d" } else { "1d" }).await;
+        }
+        let now = clock().await.epoch_seconds();
+        let (_, reply) = push(&text(&openid, now, "签到")).await;
+        assert!(reply.contains("签到成功"), "day {day}: {reply}");
+        let gained = reply
+            .split_once('+')
+            .and_then(|(_, rest)| rest.split_once(' '))
+            .map(|(n, _)| n.parse::<i64>().unwrap())
+            .unwrap();
+        earned.push(gained);
+        if day == 7 {
+            assert!(reply.contains("连续签到 7 天"), "{reply}");
+            // Asked again the same day: no second grant, no second bonus.
+            let (_, again) = push(&text(&openid, now + 1, "打卡")).await;
+            assert!(!again.contains("签到成功"), "{again}");
+            let (_, again) = push(&text(&openid, now + 2, "签到")).await;
+            assert!(again.contains("已经签到"), "{again}");
+        }
+    }
+    assert_eq!(earned, [5, 5, 5, 5, 5, 5, 15, 5, 5]);
+    let (_, balance) = push(&text(&openid, clock().await.epoch_seconds(), "积分")).await;
+    assert!(balance.contains("你现在有 55 积分"), "{balance}");
+}

@@ -2,10 +2,14 @@
 //! - `subscribe`: the member (UnionID first, DESIGN §3) is created or reactivated; a welcome
 //!   with the balance. `SCAN` by a follower is recorded in the log; `unsubscribe` marks the
 //!   identity unfollowed (points and records stay).
-//! - 签到 (text, or the menu key `SIGN_IN`): the daily sign-in, once per business day.
+//! - 签到 (text, or the menu key `SIGN_IN`): the daily sign-in, once per business day, with a
+//!   streak bonus every N consecutive days and a daily cap.
 //! - 积分 (text, or `BALANCE`): balance, held points and what expires within 30 days.
 //! - a location (message or `LOCATION` event), or 附近门店 / `NEARBY`: the nearest open store
 //!   within 3 km with its hours and the delivery price in points.
+//!
+//! Keywords, menu keys, points, streak and cap are configuration (`LINLI_OA_INTERACTIONS`,
+//! `rules::InteractionRules`); the above are the defaults.
 //!
 //! Anything else: no reply (`success`) and an INFO line.
 //!
@@ -14,11 +18,13 @@
 
 use crate::App;
 use linli::catalog::nearby;
-use linli::ids::{Identity, MemberId, UnionId};
-use linli::ledger::{lot_expires_on, PostingRequest};
+use linli::ids::{Identity, MemberId, PostingId, UnionId};
+use linli::ledger::{lot_expires_on, LedgerError, PostingRequest};
 use linli::money::Points;
 use linli::queue::Envelope;
-use linli::rules::{invite_bonuses, referrer_of, sign_in, INVITE_POINTS, SIGN_IN_POINTS};
+use linli::rules::{
+    had_streak_bonus, invite_bonuses, referrer_of, Interaction, InteractionRules, INVITE_POINTS,
+};
 use linli::store::catalog::CatalogStore;
 use linli::store::ledger::LedgerStore;
 use linli::store::members::{resolve, Members};
@@ -37,7 +43,20 @@ const POSTING_BUDGET: Duration = Duration::from_millis(3_000);
 /// Points expiring within this many days are mentioned with the balance.
 const EXPIRY_NOTICE_DAYS: i64 = 30;
 
-const HELP: &str = "回复「签到」每天领积分，回复「积分」查余额，发送位置查看附近门店。";
+/// What the member can ask for, with the keywords the operator configured.
+fn help(rules: &InteractionRules) -> String {
+    let sign_in = rules.keyword_for(Interaction::SignIn);
+    let balance = rules.keyword_for(Interaction::Balance);
+    let mut text = String::new();
+    if let Some(k) = sign_in {
+        text.push_str(&format!("回复「{k}」每天领积分，"));
+    }
+    if let Some(k) = balance {
+        text.push_str(&format!("回复「{k}」查余额，"));
+    }
+    text.push_str("发送位置查看附近门店。");
+    text
+}
 
 /// What the member asked for.
 enum Ask {
@@ -46,25 +65,20 @@ enum Ask {
     Nearby(Option<(f64, f64)>),
 }
 
-fn ask(message: &Message) -> Option<Ask> {
-    match message {
-        Message::Text { content, .. } => match content.trim() {
-            "签到" => Some(Ask::SignIn),
-            "积分" | "余额" => Some(Ask::Balance),
-            "附近门店" | "门店" => Some(Ask::Nearby(None)),
-            _ => None,
-        },
-        Message::Event(Event::Click { key }) => match key.as_str() {
-            "SIGN_IN" => Some(Ask::SignIn),
-            "BALANCE" => Some(Ask::Balance),
-            "NEARBY" => Some(Ask::Nearby(None)),
-            _ => None,
-        },
+fn ask(rules: &InteractionRules, message: &Message) -> Option<Ask> {
+    let interaction = match message {
+        Message::Text { content, .. } => rules.for_text(content),
+        Message::Event(Event::Click { key }) => rules.for_click(key),
         Message::Location { lat, lng, .. } | Message::Event(Event::Location { lat, lng, .. }) => {
-            Some(Ask::Nearby(Some((*lat, *lng))))
+            return Some(Ask::Nearby(Some((*lat, *lng))))
         }
         _ => None,
-    }
+    };
+    Some(match interaction? {
+        Interaction::SignIn => Ask::SignIn,
+        Interaction::Balance => Ask::Balance,
+        Interaction::Nearby => Ask::Nearby(None),
+    })
 }
 
 /// The reply text for `inbound` (None: no reply). Failures become a polite retry message.
@@ -92,12 +106,12 @@ where
             tracing::info!(member = %who.masked(), "unfollowed: member kept, marked unfollowed");
             None
         }),
-        message => match ask(message) {
+        message => match ask(&app.settings.interactions, message) {
             Some(Ask::SignIn) => daily_sign_in(app, &who, now).await.map(Some),
             Some(Ask::Balance) => balance(app, &who, now).await.map(Some),
             Some(Ask::Nearby(Some(at))) => nearby_store(app, at, now).await.map(Some),
             Some(Ask::Nearby(None)) => Ok(Some("请发送你的位置（点击「+」→「位置」），我们为你找最近的门店。".to_owned())),
-            None if matches!(message, Message::Text { .. }) => Ok(Some(HELP.to_owned())),
+            None if matches!(message, Message::Text { .. }) => Ok(Some(help(&app.settings.interactions))),
             None => {
                 tracing::info!(member = %who.masked(), "push not handled: no reply");
                 Ok(None)
@@ -231,7 +245,8 @@ async fn welcome<L: LedgerStore, M: Members, C, D>(
         format!("好友邀请奖励 {} 积分已到账。", INVITE_POINTS.value())
     };
     Ok(format!(
-        "欢迎来到邻里！{gift}你现在有 {points} 积分。{HELP}"
+        "欢迎来到邻里！{gift}你现在有 {points} 积分。{}",
+        help(&app.settings.interactions)
     ))
 }
 
@@ -265,25 +280,63 @@ async fn post_in_time<L: LedgerStore, M, C, D>(
     }
 }
 
+/// The daily sign-in. Today's posting, if recorded, answers at once; otherwise the streak bonus
+/// is decided from the earlier days' sign-ins (read with today's in one round trip), so a retry
+/// the same day asks for the same posting and is granted once.
 async fn daily_sign_in<L: LedgerStore, M: Members, C, D>(
     app: &App<L, M, C, D>,
     who: &Identity,
     now: BusinessTime,
 ) -> Result<String, StoreError> {
+    let rules = &app.settings.interactions;
     let member = member(app, who, false, now).await?;
-    let posting = sign_in(&member, now);
-    Ok(match post_in_time(app, &posting).await? {
-        Some((points, false)) => format!(
-            "签到成功，+{} 积分！你现在有 {points} 积分。",
-            SIGN_IN_POINTS.value()
-        ),
-        Some((_, true)) => {
-            // The stored result is as of the first sign-in: read today's balance.
-            let points = available(app, &member).await?;
-            format!("今天已经签到过了，明天再来～ 你现在有 {points} 积分。")
+    let today = PostingId::sign_in(&member, now.date());
+    let mut ids = vec![today];
+    ids.extend(
+        rules
+            .streak_window(now.date())
+            .into_iter()
+            .map(|date| PostingId::sign_in(&member, date)),
+    );
+    let mut recorded = app.ledger.postings(&member, &ids).await?.into_iter();
+    if recorded.next().flatten().is_some() {
+        return already_signed_in(app, &member).await;
+    }
+    let previous: Vec<Option<bool>> = recorded.map(|p| p.as_ref().map(had_streak_bonus)).collect();
+    let posting = rules.sign_in(&member, now, rules.streak_bonus_due(&previous));
+    let earned: i64 = posting
+        .ops
+        .iter()
+        .filter_map(|op| op.amount())
+        .map(|p| p.value())
+        .sum();
+    let bonus = posting.ops.len() > 1;
+    let streak_note = match rules.streak().filter(|_| bonus) {
+        Some(streak) => format!("（含连续签到 {} 天奖励）", streak.days),
+        None => String::new(),
+    };
+    Ok(match post_in_time(app, &posting).await {
+        Ok(Some((points, false))) => {
+            format!("签到成功，+{earned} 积分{streak_note}！你现在有 {points} 积分。")
         }
-        None => format!("签到成功，{} 积分正在到账。", SIGN_IN_POINTS.value()),
+        Ok(Some((_, true))) => return already_signed_in(app, &member).await,
+        Ok(None) => format!("签到成功，{earned} 积分{streak_note}正在到账。"),
+        // A concurrent sign-in today decided before an earlier day's posting landed.
+        Err(StoreError::Ledger(LedgerError::IdReusedWithDifferentContent(_))) => {
+            return already_signed_in(app, &member).await
+        }
+        Err(e) => return Err(e),
     })
+}
+
+async fn already_signed_in<L: LedgerStore, M, C, D>(
+    app: &App<L, M, C, D>,
+    member: &MemberId,
+) -> Result<String, StoreError> {
+    let points = available(app, member).await?;
+    Ok(format!(
+        "今天已经签到过了，明天再来～ 你现在有 {points} 积分。"
+    ))
 }
 
 async fn balance<L: LedgerStore, M: Members, C, D>(
@@ -293,7 +346,10 @@ async fn balance<L: LedgerStore, M: Members, C, D>(
 ) -> Result<String, StoreError> {
     let member = member(app, who, false, now).await?;
     let Some(profile) = app.ledger.profile(&member).await? else {
-        return Ok(format!("你现在有 0 积分。{HELP}"));
+        return Ok(format!(
+            "你现在有 0 积分。{}",
+            help(&app.settings.interactions)
+        ));
     };
     let horizon = now.date() + chrono::Duration::days(EXPIRY_NOTICE_DAYS);
     let expiring: Vec<(chrono::NaiveDate, Points)> = profile

@@ -20,6 +20,7 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use linli::config::{optional, required, ConfigError, Source};
+use linli::rules::InteractionRules;
 use linli::store::catalog::CatalogStore;
 use linli::store::dedup::{Claim, DedupStore};
 use linli::store::ledger::LedgerStore;
@@ -40,6 +41,8 @@ pub struct Settings {
     pub aes_key: Option<AesKey>,
     pub wechat_api_base: String,
     pub points_queue: String,
+    /// Keywords, menu keys, sign-in points, streak and daily cap (`LINLI_OA_INTERACTIONS`).
+    pub interactions: InteractionRules,
 }
 
 impl Settings {
@@ -59,6 +62,7 @@ impl Settings {
             wechat_api_base: optional(source, "WECHAT_API_BASE")
                 .unwrap_or_else(|| "https://api.weixin.qq.com".to_owned()),
             points_queue: required(source, "QUEUE_POINTS_POSTINGS")?,
+            interactions: InteractionRules::from_source(source)?,
         })
     }
 }
@@ -179,7 +183,7 @@ fn open_envelope(
     nonce: &str,
     msg_signature: &str,
 ) -> Result<String, OaError> {
-    let outer = xml::parse(body)?;
+    let outer = xml::parse_borrowed(body)?;
     let encrypt = outer
         .get("Encrypt")
         .filter(|e| !e.is_empty())
@@ -303,6 +307,7 @@ mod tests {
             ),
             wechat_api_base: String::new(),
             points_queue: String::new(),
+            interactions: InteractionRules::default(),
         };
         let inner = if q("encrypt_type") == "aes" {
             open_envelope(

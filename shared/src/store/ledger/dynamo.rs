@@ -29,8 +29,8 @@ use crate::store::StoreError;
 use crate::time::BusinessTime;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, CancellationReason, KeysAndAttributes, Put,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use std::borrow::Cow;
@@ -38,6 +38,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+/// BatchGetItem's limit on keys per request.
+const MAX_BATCH_GET: usize = 100;
 const TRANSACTION_CONFLICT: &str = "TransactionConflict";
 
 #[derive(Clone, Debug)]
@@ -583,6 +585,66 @@ impl LedgerStore for DynamoLedger {
         Err(StoreError::Contended {
             attempts: self.retry.max_attempts,
         })
+    }
+
+    async fn postings(
+        &self,
+        member: &MemberId,
+        ids: &[PostingId],
+    ) -> Result<Vec<Option<Posting>>, StoreError> {
+        if ids.len() > MAX_BATCH_GET {
+            return Err(StoreError::Dynamo {
+                operation: "BatchGetItem",
+                message: format!("{} keys asked, at most {MAX_BATCH_GET}", ids.len()),
+            });
+        }
+        let mut found: HashMap<String, Posting> = HashMap::new();
+        // BatchGetItem refuses a key asked twice.
+        let unique: std::collections::BTreeSet<&PostingId> = ids.iter().collect();
+        let mut keys: Vec<Item> = unique
+            .into_iter()
+            .map(|id| posting_key(member, id))
+            .collect();
+        let mut rounds = 0u32;
+        while !keys.is_empty() {
+            rounds += 1;
+            if rounds > 1 {
+                self.pause(rounds).await;
+            }
+            if rounds > self.retry.max_attempts {
+                return Err(StoreError::Contended { attempts: rounds });
+            }
+            let asked = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, asked)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+            for item in output
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let posting = decode_posting(&item)?;
+                found.insert(posting.request.id.to_string(), posting);
+            }
+            // Throttled keys come back unprocessed: ask again after a pause.
+            keys = output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+        }
+        Ok(ids
+            .iter()
+            .map(|id| found.get(id.as_str()).cloned())
+            .collect())
     }
 
     async fn history(

@@ -79,6 +79,22 @@ impl LedgerStore for MemoryLedger {
         }))
     }
 
+    async fn postings(
+        &self,
+        member: &MemberId,
+        ids: &[PostingId],
+    ) -> Result<Vec<Option<Posting>>, StoreError> {
+        let book = self.book();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                book.postings()
+                    .find(|p| &p.request.member == member && &p.request.id == id)
+                    .cloned()
+            })
+            .collect())
+    }
+
     async fn history(
         &self,
         member: &MemberId,

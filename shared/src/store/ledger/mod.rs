@@ -81,6 +81,14 @@ pub trait LedgerStore {
         id: &PostingId,
     ) -> impl Future<Output = Result<Option<Posting>, StoreError>> + Send;
 
+    /// The postings recorded under `ids` for `member`, in the order asked (None where there is
+    /// none), read consistently in one round trip; at most 100 ids.
+    fn postings(
+        &self,
+        member: &MemberId,
+        ids: &[PostingId],
+    ) -> impl Future<Output = Result<Vec<Option<Posting>>, StoreError>> + Send;
+
     /// The member's postings, newest first, at most `limit`, older than `before` when given.
     fn history(
         &self,

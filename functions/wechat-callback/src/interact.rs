@@ -33,6 +33,7 @@ use linli::time::BusinessTime;
 use linli::wechat::oa::{Event, Inbound, Message};
 use linli::wechat::oa_api;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Stores further than this are not suggested (seed: 3 km offers).
 const NEARBY_RADIUS_M: u32 = 3_000;
@@ -40,6 +41,8 @@ const NEARBY_RADIUS_M: u32 = 3_000;
 const DELIVERY_FEE_POINTS: i64 = 50;
 /// How long a posting may take before it is handed to the queue (WeChat waits 5 s).
 const POSTING_BUDGET: Duration = Duration::from_millis(3_000);
+/// What handing a posting to the queue may take, kept free before the reply deadline.
+const QUEUE_MARGIN: Duration = Duration::from_millis(800);
 /// Points expiring within this many days are mentioned with the balance.
 const EXPIRY_NOTICE_DAYS: i64 = 30;
 
@@ -86,6 +89,7 @@ pub async fn respond<L, M, C, D>(
     app: &App<L, M, C, D>,
     inbound: &Inbound,
     now: BusinessTime,
+    deadline: Instant,
 ) -> Option<String>
 where
     L: LedgerStore,
@@ -96,7 +100,7 @@ where
     let outcome = match &inbound.message {
         Message::Event(Event::Subscribe { scene }) => {
             let pushed_at = BusinessTime::from_epoch_ms(inbound.create_time.saturating_mul(1000)).unwrap_or(now);
-            welcome(app, &who, scene.as_deref(), pushed_at, now).await.map(Some)
+            welcome(app, &who, scene.as_deref(), pushed_at, now, deadline).await.map(Some)
         }
         Message::Event(Event::Scan { .. }) => {
             tracing::info!(member = %who.masked(), "follower scanned a QR code");
@@ -107,7 +111,7 @@ where
             None
         }),
         message => match ask(&app.settings.interactions, message) {
-            Some(Ask::SignIn) => daily_sign_in(app, &who, now).await.map(Some),
+            Some(Ask::SignIn) => daily_sign_in(app, &who, now, deadline).await.map(Some),
             Some(Ask::Balance) => balance(app, &who, now).await.map(Some),
             Some(Ask::Nearby(Some(at))) => nearby_store(app, at, now).await.map(Some),
             Some(Ask::Nearby(None)) => Ok(Some("请发送你的位置（点击「+」→「位置」），我们为你找最近的门店。".to_owned())),
@@ -216,6 +220,7 @@ async fn welcome<L: LedgerStore, M: Members, C, D>(
     scene: Option<&str>,
     pushed_at: BusinessTime,
     now: BusinessTime,
+    deadline: Instant,
 ) -> Result<String, StoreError> {
     let member = member(app, who, true, now).await?;
     app.members.set_following(who, true, now).await?;
@@ -228,7 +233,7 @@ async fn welcome<L: LedgerStore, M: Members, C, D>(
         tracing::info!(member = %member.masked(), "invite code used by a member seen before, or by the inviter: no bonus");
     }
     for bonus in &bonuses {
-        match post_in_time(app, bonus).await {
+        match post_in_time(app, bonus, deadline).await {
             Ok(_) => {}
             // The inviter may be unknown (a code from another environment): the newcomer's own
             // bonus still counts.
@@ -250,12 +255,15 @@ async fn welcome<L: LedgerStore, M: Members, C, D>(
     ))
 }
 
-/// Applies `posting` within the budget, or hands it to the queue (same id: still once).
+/// Applies `posting` within the budget (3 s, and never past the reply deadline less the time
+/// the queue needs), or hands it to the queue (same id: still once).
 async fn post_in_time<L: LedgerStore, M, C, D>(
     app: &App<L, M, C, D>,
     posting: &PostingRequest,
+    deadline: Instant,
 ) -> Result<Option<(i64, bool)>, StoreError> {
-    match tokio::time::timeout(POSTING_BUDGET, app.ledger.post(posting)).await {
+    let until = (Instant::now() + POSTING_BUDGET).min(deadline - QUEUE_MARGIN);
+    match tokio::time::timeout_at(until, app.ledger.post(posting)).await {
         Ok(posted) => {
             let posted = posted?;
             Ok(Some((
@@ -287,6 +295,7 @@ async fn daily_sign_in<L: LedgerStore, M: Members, C, D>(
     app: &App<L, M, C, D>,
     who: &Identity,
     now: BusinessTime,
+    deadline: Instant,
 ) -> Result<String, StoreError> {
     let rules = &app.settings.interactions;
     let member = member(app, who, false, now).await?;
@@ -315,7 +324,7 @@ async fn daily_sign_in<L: LedgerStore, M: Members, C, D>(
         Some(streak) => format!("（含连续签到 {} 天奖励）", streak.days),
         None => String::new(),
     };
-    Ok(match post_in_time(app, &posting).await {
+    Ok(match post_in_time(app, &posting, deadline).await {
         Ok(Some((points, false))) => {
             format!("签到成功，+{earned} 积分{streak_note}！你现在有 {points} 积分。")
         }

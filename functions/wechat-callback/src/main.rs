@@ -7,6 +7,7 @@ use linli::store::catalog::DynamoCatalog;
 use linli::store::dedup::DynamoDedup;
 use linli::store::ledger::DynamoLedger;
 use linli::store::members::DynamoMembers;
+use std::time::Duration;
 use wechat_callback::{handle, App, Settings, TokenCache};
 
 #[tokio::main]
@@ -22,7 +23,12 @@ async fn main() -> Result<(), Error> {
         catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
         dedup: DynamoDedup::new(dynamodb, required(&ProcessEnv, "TABLE_DEDUP")?),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
-        http: reqwest::Client::new(),
+        // WeChat's API answers in tens of milliseconds; a slow call must leave the reply budget
+        // room (the follower then stays OpenID-only until a later follow).
+        http: reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_millis(1_200))
+            .build()?,
         tokens: TokenCache::default(),
         settings,
     };

@@ -19,11 +19,10 @@ use super::item::{
 use super::{HistoryLine, LedgerStore, Posted, RetryPolicy};
 use crate::ids::{Identity, MemberId, PostingId};
 use crate::ledger::{
-    apply, closed_hold, explain_closed_hold, merge, redirected, replay, Applied, LedgerError,
-    Posting, PostingOutcome, PostingRequest, Profile, MAX_MERGE_HOPS,
+    apply, closed_hold, explain_closed_hold, redirected, replay, Applied, LedgerError, Posting,
+    PostingOutcome, PostingRequest, Profile, MAX_MERGE_HOPS,
 };
 use crate::money::Points;
-use crate::store::members::identity_key;
 use crate::store::wru::{item_size, lsi_entry_size, WriteCost};
 use crate::store::StoreError;
 use crate::time::BusinessTime;
@@ -37,16 +36,16 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
-const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+pub(super) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 /// BatchGetItem's limit on keys per request.
 const MAX_BATCH_GET: usize = 100;
-const TRANSACTION_CONFLICT: &str = "TransactionConflict";
+pub(super) const TRANSACTION_CONFLICT: &str = "TransactionConflict";
 
 #[derive(Clone, Debug)]
 pub struct DynamoLedger {
-    client: Client,
-    table: String,
-    retry: RetryPolicy,
+    pub(super) client: Client,
+    pub(super) table: String,
+    pub(super) retry: RetryPolicy,
 }
 
 /// Why a posting transaction did not commit.
@@ -77,7 +76,7 @@ impl DynamoLedger {
         &self.table
     }
 
-    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+    pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -90,7 +89,7 @@ impl DynamoLedger {
         Ok(output.item)
     }
 
-    async fn stored_posting(
+    pub(super) async fn stored_posting(
         &self,
         member: &MemberId,
         id: &PostingId,
@@ -173,7 +172,11 @@ impl DynamoLedger {
     }
 
     /// The put of a posting item, on the condition that its id is not recorded yet.
-    fn posting_put(&self, posting: &Posting, cost: &mut WriteCost) -> Result<Put, StoreError> {
+    pub(super) fn posting_put(
+        &self,
+        posting: &Posting,
+        cost: &mut WriteCost,
+    ) -> Result<Put, StoreError> {
         let posting_item = item::posting_item(posting)?;
         cost.add_transactional("posting", item_size(&posting_item))
             .add_transactional(
@@ -191,7 +194,7 @@ impl DynamoLedger {
 
     /// The update of a profile's ledger attributes to `after`, on the condition that its
     /// version is still the one `before` was read at.
-    fn profile_update(
+    pub(super) fn profile_update(
         &self,
         profile_item: &Item,
         before: &Profile,
@@ -295,85 +298,7 @@ impl DynamoLedger {
         })
     }
 
-    /// The answer to a merge that was already made: the receiving side's stored result. The
-    /// identities are re-pointed again in case this caller names one the first did not.
-    async fn merged_before(
-        &self,
-        from: &MemberId,
-        into: &MemberId,
-        repoint: &[Identity],
-        attempts: u32,
-    ) -> Result<Posted, StoreError> {
-        let id = PostingId::merge(from);
-        let stored = self
-            .stored_posting(into, &id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt {
-                key: format!("{}/{id}", into.masked()),
-                why: "merged member without its merge posting".to_owned(),
-            })?;
-        for identity in repoint {
-            let (update, _) = self.repoint(identity, from, into, stored.request.at)?;
-            let sent = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(update.key))
-                .update_expression(update.update_expression)
-                .set_condition_expression(update.condition_expression)
-                .set_expression_attribute_names(update.expression_attribute_names)
-                .set_expression_attribute_values(update.expression_attribute_values)
-                .send()
-                .await;
-            if let Err(error) = sent {
-                let third = error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception());
-                if !third {
-                    return Err(StoreError::dynamo("UpdateItem", error));
-                }
-                tracing::warn!(identity = %identity.masked(), "identity names a third member: left as is");
-            }
-        }
-        tracing::info!(from = %from.masked(), into = %into.masked(), "members merged before: stored result returned");
-        Ok(Posted {
-            outcome: PostingOutcome {
-                result: stored.result,
-                replayed: true,
-            },
-            cost: WriteCost::default(),
-            attempts,
-        })
-    }
-
-    /// Makes `identity` name `into` unless it names a third member (it may name `from`, `into`
-    /// or nobody yet), and the size of the item it leaves.
-    fn repoint(
-        &self,
-        identity: &Identity,
-        from: &MemberId,
-        into: &MemberId,
-        at: BusinessTime,
-    ) -> Result<(Update, usize), StoreError> {
-        let mut item = identity_key(identity);
-        item.insert("member".to_owned(), AttributeValue::S(into.to_string()));
-        item.insert("since".to_owned(), item::number(at.epoch_ms()));
-        let size = item_size(&item);
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(identity_key(identity)))
-            .update_expression("SET #m = :into, merged_from = :from, merged_at = :at")
-            .condition_expression("attribute_not_exists(pk) OR #m IN (:from, :into)")
-            .expression_attribute_names("#m", "member")
-            .expression_attribute_values(":into", AttributeValue::S(into.to_string()))
-            .expression_attribute_values(":from", AttributeValue::S(from.to_string()))
-            .expression_attribute_values(":at", item::number(at.epoch_ms()))
-            .build()
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-        Ok((update, size))
-    }
-
-    async fn pause(&self, attempt: u32) {
+    pub(super) async fn pause(&self, attempt: u32) {
         let ceiling = self.retry.ceiling_ms(attempt);
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=ceiling))).await;
     }
@@ -481,110 +406,7 @@ impl LedgerStore for DynamoLedger {
         repoint: &[Identity],
         at: BusinessTime,
     ) -> Result<Posted, StoreError> {
-        for attempt in 1..=self.retry.max_attempts {
-            let (from_item, into_item) =
-                tokio::try_join!(self.get(profile_key(from)), self.get(profile_key(into)))?;
-            let (Some(from_item), Some(into_item)) = (from_item, into_item) else {
-                return Err(LedgerError::UnknownMember.into());
-            };
-            let (from_profile, into_profile) =
-                (decode_profile(&from_item)?, decode_profile(&into_item)?);
-            if from_profile.merged_into.as_ref() == Some(into) {
-                return self.merged_before(from, into, repoint, attempt).await;
-            }
-            let merged = merge(&from_profile, &into_profile, at)?;
-            let mut cost = WriteCost::default();
-            let mut items = vec![
-                TransactWriteItem::builder()
-                    .put(self.posting_put(&merged.out.posting, &mut cost)?)
-                    .build(),
-                TransactWriteItem::builder()
-                    .put(self.posting_put(&merged.into.posting, &mut cost)?)
-                    .build(),
-                TransactWriteItem::builder()
-                    .update(self.profile_update(
-                        &from_item,
-                        &from_profile,
-                        &merged.out.profile,
-                        &mut cost,
-                    )?)
-                    .build(),
-                TransactWriteItem::builder()
-                    .update(self.profile_update(
-                        &into_item,
-                        &into_profile,
-                        &merged.into.profile,
-                        &mut cost,
-                    )?)
-                    .build(),
-            ];
-            for identity in repoint {
-                let (update, size) = self.repoint(identity, from, into, at)?;
-                cost.add_transactional("identity", size);
-                items.push(TransactWriteItem::builder().update(update).build());
-            }
-            let sent = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await;
-            let reasons = match sent {
-                Ok(_) => {
-                    let result = merged.into.posting.result;
-                    tracing::info!(
-                        from = %from.masked(),
-                        into = %into.masked(),
-                        moved = result.available_delta.value(),
-                        held = merged.into.profile.held.value(),
-                        available = result.available.value(),
-                        wru = cost.total(),
-                        attempts = attempt,
-                        "members merged"
-                    );
-                    return Ok(Posted {
-                        outcome: PostingOutcome {
-                            result,
-                            replayed: false,
-                        },
-                        cost,
-                        attempts: attempt,
-                    });
-                }
-                Err(error) => match error.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                        cancelled.cancellation_reasons().to_vec()
-                    }
-                    _ => return Err(StoreError::dynamo("TransactWriteItems", error)),
-                },
-            };
-            let failed = |i: usize| {
-                reasons.get(i).and_then(CancellationReason::code) == Some(CONDITION_FAILED)
-            };
-            if (4..reasons.len()).any(failed) {
-                return Err(StoreError::Corrupt {
-                    key: format!("merge:{}", from.masked()),
-                    why: "an identity to re-point names a third member".to_owned(),
-                });
-            }
-            if !(0..4).any(failed)
-                && !reasons
-                    .iter()
-                    .any(|r| r.code() == Some(TRANSACTION_CONFLICT))
-            {
-                return Err(StoreError::Dynamo {
-                    operation: "TransactWriteItems",
-                    message: format!("merge cancelled: {reasons:?}"),
-                });
-            }
-            // A posting already recorded or a profile that moved: read again and decide again
-            // (a merge that won meanwhile is then answered by `merged_before`).
-            tracing::debug!(from = %from.masked(), attempt, "merge cancelled: re-deciding");
-            self.pause(attempt).await;
-        }
-        Err(StoreError::Contended {
-            attempts: self.retry.max_attempts,
-        })
+        self.merge_members(from, into, repoint, at).await
     }
 
     async fn postings(

@@ -128,6 +128,18 @@ pub fn updated_profile_item(item: &Item, profile: &Profile) -> Result<Item, Stor
 
 /// Reads the ledger's view of a member from the profile item, checking its invariants.
 pub fn decode_profile(item: &Item) -> Result<Profile, StoreError> {
+    let profile = decode_profile_unchecked(item)?;
+    profile
+        .check_invariants()
+        .map_err(|v| StoreError::Corrupt {
+            key: string(item, PK).unwrap_or_default(),
+            why: format!("ledger invariant: {v}"),
+        })?;
+    Ok(profile)
+}
+
+/// Reads the profile item as it is, broken invariants included: what the audit examines.
+pub fn decode_profile_unchecked(item: &Item) -> Result<Profile, StoreError> {
     let pk = string(item, PK).unwrap_or_default();
     let bad = |why: String| StoreError::Corrupt {
         key: pk.clone(),
@@ -173,9 +185,6 @@ pub fn decode_profile(item: &Item) -> Result<Profile, StoreError> {
         lots: profile_lots,
         holds,
     };
-    profile
-        .check_invariants()
-        .map_err(|v| bad(format!("ledger invariant: {v}")))?;
     Ok(profile)
 }
 

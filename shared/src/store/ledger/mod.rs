@@ -6,10 +6,13 @@ mod dynamo;
 pub mod item;
 #[cfg(any(test, feature = "memory"))]
 mod memory;
+mod merge;
+mod scan;
 
 pub use dynamo::DynamoLedger;
 #[cfg(any(test, feature = "memory"))]
 pub use memory::MemoryLedger;
+pub use scan::ProfilePage;
 
 use super::wru::WriteCost;
 use super::StoreError;

@@ -37,6 +37,8 @@ fn order(id: &str) -> Order {
         prepay_id: "wx-prepay".into(),
         payment: None,
         ended_at: None,
+        refund_requested_fen: Fen::ZERO,
+        refunded_fen: Fen::ZERO,
     }
 }
 

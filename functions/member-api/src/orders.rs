@@ -248,6 +248,8 @@ pub async fn place<L, M, C: CatalogStore, O: OrderStore>(
         prepay_id,
         payment: None,
         ended_at: None,
+        refund_requested_fen: linli::money::Fen::ZERO,
+        refunded_fen: linli::money::Fen::ZERO,
     };
     let cost = match app.orders.create(&order).await {
         Ok(cost) => cost,

@@ -4,9 +4,14 @@
 
 mod anomaly;
 mod pricing;
+mod refund;
 
 pub use anomaly::{Anomaly, AnomalyKind};
 pub use pricing::{price, ItemRequest, OrderError, Priced, MAX_LINES, MAX_QTY};
+pub use refund::{
+    clawback, late_payment_refund_id, member_refund_id, staff_refund_id, Refund, RefundOrigin,
+    RefundState,
+};
 
 use crate::ids::{MemberId, OpenId, OrderId, PostingId, SkuId, StoreId};
 use crate::ledger::{Op, PostingRequest, Source};
@@ -110,6 +115,12 @@ pub struct Order {
     /// When the order was closed or cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<BusinessTime>,
+    /// Refunds asked of WeChat Pay and not failed (never more than `amount_fen`).
+    #[serde(default)]
+    pub refund_requested_fen: Fen,
+    /// Refunds WeChat Pay settled.
+    #[serde(default)]
+    pub refunded_fen: Fen,
 }
 
 impl Order {
@@ -135,6 +146,19 @@ impl Order {
                 points,
             }],
         ))
+    }
+
+    /// What can still be refunded: paid and not yet asked back.
+    pub fn refundable(&self) -> Fen {
+        if self.status != OrderStatus::Paid {
+            return Fen::ZERO;
+        }
+        Fen::new(
+            self.amount_fen
+                .value()
+                .saturating_sub(self.refund_requested_fen.value())
+                .max(0),
+        )
     }
 
     /// The sweep shard housekeeping finds this order in (stable per order).
@@ -173,6 +197,8 @@ mod tests {
                 paid_at: at.plus_ms(60_000),
             }),
             ended_at: None,
+            refund_requested_fen: Fen::ZERO,
+            refunded_fen: Fen::ZERO,
         }
     }
 

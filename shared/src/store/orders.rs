@@ -81,11 +81,11 @@ pub trait OrderStore {
 
 #[derive(Clone, Debug)]
 pub struct DynamoOrders {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
 }
 
-fn order_key(id: &OrderId) -> Item {
+pub(super) fn order_key(id: &OrderId) -> Item {
     key(format!("ORDER#{id}"), ORDER_SK.to_owned())
 }
 

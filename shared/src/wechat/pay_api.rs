@@ -70,7 +70,7 @@ fn clip(text: &str, max_bytes: usize) -> &str {
 }
 
 /// Signs `fields` and writes the request XML.
-fn signed_xml(mut fields: Vec<(&str, String)>, merchant: &Merchant) -> String {
+pub(super) fn signed_xml(mut fields: Vec<(&str, String)>, merchant: &Merchant) -> String {
     if merchant.sign_type == SignType::HmacSha256 {
         fields.push(("sign_type", SignType::HmacSha256.as_str().to_owned()));
     }
@@ -117,7 +117,7 @@ pub fn close_order_request(merchant: &Merchant, order: &OrderId, nonce: &str) ->
 }
 
 /// Reads an answer: communication ok, sign verified, result SUCCESS → its fields.
-fn read_answer(body: &[u8], merchant: &Merchant) -> Result<Fields, PayApiError> {
+pub(super) fn read_answer(body: &[u8], merchant: &Merchant) -> Result<Fields, PayApiError> {
     let fields = pay_v2::parse(body).map_err(|e| PayApiError::BadAnswer(e.to_string()))?;
     let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
     if get("return_code") != "SUCCESS" {

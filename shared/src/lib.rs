@@ -13,6 +13,7 @@ pub mod log;
 pub mod money;
 pub mod order;
 pub mod queue;
+pub mod refunding;
 pub mod rules;
 pub mod session;
 pub mod store;

@@ -20,6 +20,7 @@ mod account;
 mod answer;
 mod browse;
 mod orders;
+mod refunds;
 
 use answer::error;
 use lambda_http::http::StatusCode;
@@ -30,6 +31,7 @@ use linli::store::catalog::CatalogStore;
 use linli::store::ledger::LedgerStore;
 use linli::store::members::Members;
 use linli::store::orders::OrderStore;
+use linli::store::refunds::RefundStore;
 use linli::time::BusinessTime;
 use linli::wechat::pay_api::Merchant;
 use linli::wechat::pay_v2::SignType;
@@ -44,6 +46,11 @@ pub struct Settings {
     pub merchant: Merchant,
     /// Where WeChat Pay sends payment notifies (`LINLI_PUBLIC_BASE_URL` + `/wechat/pay/notify`).
     pub notify_url: String,
+    /// Where WeChat Pay sends refund notifies (`…/wechat/pay/refund-notify`).
+    pub refund_notify_url: String,
+    /// The merchant certificate and key (PEM) for `secapi` refunds; absent locally.
+    pub mch_cert: Option<String>,
+    pub mch_private_key: Option<String>,
     /// The Official Account whose QR codes invite newcomers.
     pub oa_app_id: String,
     pub oa_app_secret: String,
@@ -78,6 +85,12 @@ impl Settings {
                 sign_type,
             },
             notify_url: format!("{}/wechat/pay/notify", public_base.trim_end_matches('/')),
+            refund_notify_url: format!(
+                "{}/wechat/pay/refund-notify",
+                public_base.trim_end_matches('/')
+            ),
+            mch_cert: optional(source, "WECHAT_PAY_MCH_CERT"),
+            mch_private_key: optional(source, "WECHAT_PAY_MCH_PRIVATE_KEY"),
             oa_app_id: required(source, "WECHAT_OA_APP_ID")?,
             oa_app_secret: required(source, "WECHAT_OA_APP_SECRET")?,
             mini_app_id,
@@ -91,6 +104,8 @@ pub struct App<L, M, C, O> {
     pub catalog: C,
     pub orders: O,
     pub http: reqwest::Client,
+    /// Carries the merchant certificate (refunds).
+    pub merchant_http: reqwest::Client,
     /// The Official Account's access token (for invite codes), cached per container.
     pub tokens: linli::wechat::oa_token::TokenCache,
     pub settings: Settings,
@@ -119,7 +134,7 @@ where
     L: LedgerStore,
     M: Members,
     C: CatalogStore,
-    O: OrderStore,
+    O: OrderStore + RefundStore,
 {
     let Some(now) = now(&request) else {
         return error(
@@ -141,13 +156,14 @@ where
         ("POST", ["api", "orders"]) => orders::place(app, &request, now).await,
         ("GET", ["api", "orders", id]) => orders::show(app, &request, id, now).await,
         ("POST", ["api", "orders", id, "cancel"]) => orders::cancel(app, &request, id, now).await,
+        ("POST", ["api", "orders", id, "refund"]) => refunds::refund(app, &request, id, now).await,
         (
             _,
             ["api", "session" | "me" | "stores" | "orders"]
             | ["api", "me", "invite"]
             | ["api", "stores", _, "skus"]
             | ["api", "orders", _]
-            | ["api", "orders", _, "cancel"],
+            | ["api", "orders", _, "cancel" | "refund"],
         ) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",

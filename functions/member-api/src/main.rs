@@ -21,6 +21,10 @@ async fn main() -> Result<(), Error> {
         catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
         orders: DynamoOrders::new(dynamodb, required(&ProcessEnv, "TABLE_ORDERS")?),
         http: reqwest::Client::new(),
+        merchant_http: linli::refunding::merchant_client(
+            settings.mch_cert.as_deref(),
+            settings.mch_private_key.as_deref(),
+        )?,
         tokens: Default::default(),
         settings,
     };

@@ -20,6 +20,7 @@ use linli::order::{
 };
 use linli::store::catalog::CatalogStore;
 use linli::store::orders::{EndOutcome, OrderStore};
+use linli::store::refunds::RefundStore;
 use linli::time::BusinessTime;
 use linli::wechat::pay_api::{self, CloseOutcome, PayApiError, Prepay};
 use serde_json::{json, Value};
@@ -274,7 +275,7 @@ fn pay_params<L, M, C, O>(app: &App<L, M, C, O>, order: &Order, now: BusinessTim
 
 /// The caller's own order `id`, or the answer to give instead (401 without a session; 404 for
 /// another member's order too).
-async fn own_order<L, M, C, O: OrderStore>(
+pub(crate) async fn own_order<L, M, C, O: OrderStore>(
     app: &App<L, M, C, O>,
     request: &Request,
     id: &str,
@@ -290,7 +291,7 @@ async fn own_order<L, M, C, O: OrderStore>(
     }
 }
 
-pub async fn show<L, M, C, O: OrderStore>(
+pub async fn show<L, M, C, O: OrderStore + RefundStore>(
     app: &App<L, M, C, O>,
     request: &Request,
     id: &str,
@@ -303,6 +304,16 @@ pub async fn show<L, M, C, O: OrderStore>(
     let mut body = view(&order);
     if order.status == OrderStatus::Pending && now < order.pay_deadline {
         body["pay_params"] = pay_params(app, &order, now);
+    }
+    if order.status == OrderStatus::Paid {
+        match app.orders.refunds(&order.order_id).await {
+            Ok(refunds) => {
+                body["refunds"] = refunds.iter().map(crate::refunds::view).collect();
+                body["refundable_fen"] = order.refundable().value().into();
+                body["refunded_fen"] = order.refunded_fen.value().into();
+            }
+            Err(e) => return store_failed(&e),
+        }
     }
     reply(StatusCode::OK, body)
 }

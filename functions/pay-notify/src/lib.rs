@@ -1,4 +1,5 @@
-//! `pay-notify`: WeChat Pay v2 payment notifies (`POST /wechat/pay/notify`, DESIGN §6).
+//! `pay-notify`: WeChat Pay v2 payment notifies (`POST /wechat/pay/notify`, DESIGN §6) and
+//! refund notifies (`POST /wechat/pay/refund-notify`, see `refund.rs`).
 //!
 //! Verify the sign with the sign type Linli chose for the order (for an order Linli does not
 //! know: the notify's `sign_type`, default MD5) → check appid (the mini-program's), mch_id,
@@ -9,19 +10,24 @@
 //! the same messages (deterministic ids, so nothing doubles). A forged or foreign notify → 200
 //! FAIL + WARN, nothing changes. A real payment that does not fit (amount, late, unknown order,
 //! a second payment) → an `ANOMALY#` record + ERROR + SUCCESS, so WeChat stops retrying and an
-//! operator looks. Malformed → 400 FAIL; > 64 KiB → 413 FAIL; a store or queue failure → 500
+//! operator looks; a late payment (the order was closed first) is refunded automatically.
+//! Malformed → 400 FAIL; > 64 KiB → 413 FAIL; a store or queue failure → 500
 //! FAIL, and WeChat Pay retries.
 
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use linli::config::{required, ConfigError, Source};
+mod refund;
+
+use linli::config::{optional, required, ConfigError, Source};
 use linli::ids::OrderId;
 use linli::order::{Anomaly, AnomalyKind, Order, Payment};
 use linli::queue::{Envelope, Publisher};
 use linli::store::orders::{OrderStore, PaidOutcome};
+use linli::store::refunds::RefundStore;
 use linli::store::StoreError;
 use linli::time::BusinessTime;
+use linli::wechat::pay_api::Merchant;
 use linli::wechat::pay_notify::{self, Expected, PaidNotice, Verdict};
 use linli::wechat::pay_v2::{self, PayV2Error, SignType};
 use linli::wechat::xml::{XmlError, MAX_BODY};
@@ -33,15 +39,41 @@ pub struct Settings {
     pub mch_id: String,
     pub api_key: String,
     pub points_queue: String,
+    /// How Linli signs refund and refundquery requests.
+    pub merchant: Merchant,
+    pub pay_api_base: String,
+    /// Where WeChat Pay sends refund notifies (`LINLI_PUBLIC_BASE_URL` + the route).
+    pub refund_notify_url: String,
+    /// The merchant certificate and key (PEM) for `secapi` refunds; absent locally.
+    pub mch_cert: Option<String>,
+    pub mch_private_key: Option<String>,
 }
 
 impl Settings {
     pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let appid = required(source, "WECHAT_MINI_APP_ID")?;
+        let mch_id = required(source, "WECHAT_PAY_MCH_ID")?;
+        let api_key = required(source, "WECHAT_PAY_API_KEY")?;
+        let public_base = required(source, "LINLI_PUBLIC_BASE_URL")?;
         Ok(Self {
-            appid: required(source, "WECHAT_MINI_APP_ID")?,
-            mch_id: required(source, "WECHAT_PAY_MCH_ID")?,
-            api_key: required(source, "WECHAT_PAY_API_KEY")?,
+            merchant: Merchant {
+                appid: appid.clone(),
+                mch_id: mch_id.clone(),
+                api_key: api_key.clone(),
+                sign_type: SignType::Md5,
+            },
+            appid,
+            mch_id,
+            api_key,
             points_queue: required(source, "QUEUE_POINTS_POSTINGS")?,
+            pay_api_base: optional(source, "WECHAT_PAY_API_BASE")
+                .unwrap_or_else(|| "https://api.mch.weixin.qq.com".to_owned()),
+            refund_notify_url: format!(
+                "{}/wechat/pay/refund-notify",
+                public_base.trim_end_matches('/')
+            ),
+            mch_cert: optional(source, "WECHAT_PAY_MCH_CERT"),
+            mch_private_key: optional(source, "WECHAT_PAY_MCH_PRIVATE_KEY"),
         })
     }
 }
@@ -49,6 +81,8 @@ impl Settings {
 pub struct App<O> {
     pub orders: O,
     pub publisher: Publisher,
+    /// Carries the merchant certificate (refunds, refundquery).
+    pub http: reqwest::Client,
     pub settings: Settings,
 }
 
@@ -62,16 +96,16 @@ fn xml_reply(status: StatusCode, xml: String) -> Response<Body> {
     response
 }
 
-fn success() -> Response<Body> {
+pub(crate) fn success() -> Response<Body> {
     xml_reply(StatusCode::OK, pay_v2::reply_success())
 }
 
-fn fail(status: StatusCode, message: &str) -> Response<Body> {
+pub(crate) fn fail(status: StatusCode, message: &str) -> Response<Body> {
     xml_reply(status, pay_v2::reply_fail(message))
 }
 
 /// A failure of ours: WeChat Pay retries the notify later.
-fn retry_later(what: &str, error: &dyn std::fmt::Display) -> Response<Body> {
+pub(crate) fn retry_later(what: &str, error: &dyn std::fmt::Display) -> Response<Body> {
     tracing::error!(error = %error, "{what} failed; WeChat Pay will retry the notify");
     fail(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEMERROR")
 }
@@ -84,14 +118,21 @@ fn now(request: &Request) -> Option<BusinessTime> {
     }
 }
 
-pub async fn handle<O: OrderStore>(app: &App<O>, request: Request) -> Response<Body> {
-    let (Some(now), "POST", "/wechat/pay/notify") = (
+pub async fn handle<O: OrderStore + RefundStore>(app: &App<O>, request: Request) -> Response<Body> {
+    let route = (
         now(&request),
         request.method().as_str(),
         request.uri().path(),
-    ) else {
-        tracing::info!(method = %request.method(), path = request.uri().path(), "not a notify route");
-        return fail(StatusCode::NOT_FOUND, "NOT_FOUND");
+    );
+    let now = match route {
+        (Some(now), "POST", "/wechat/pay/notify") => now,
+        (Some(now), "POST", "/wechat/pay/refund-notify") => {
+            return refund::notify(app, request.body().as_ref(), now).await;
+        }
+        _ => {
+            tracing::info!(method = %request.method(), path = request.uri().path(), "not a notify route");
+            return fail(StatusCode::NOT_FOUND, "NOT_FOUND");
+        }
     };
     let body = request.body().as_ref();
     let fields = match pay_v2::parse(body) {
@@ -164,7 +205,7 @@ pub async fn handle<O: OrderStore>(app: &App<O>, request: Request) -> Response<B
 }
 
 /// A verified notice for a known order.
-async fn settle<O: OrderStore>(
+async fn settle<O: OrderStore + RefundStore>(
     app: &App<O>,
     order: Order,
     notice: &PaidNotice,
@@ -227,7 +268,7 @@ async fn settle<O: OrderStore>(
         }
         Ok(PaidOutcome::Ended(order)) => {
             let why = format!("paid after the order was {}", order.status);
-            anomaly(
+            let answer = anomaly(
                 app,
                 AnomalyKind::LatePayment,
                 notice,
@@ -235,7 +276,15 @@ async fn settle<O: OrderStore>(
                 &why,
                 now,
             )
-            .await
+            .await;
+            if answer.status() != StatusCode::OK {
+                return answer;
+            }
+            let recorded = late_anomaly(notice, &order, &why, now);
+            match refund::refund_late_payment(app, &order, &recorded, now).await {
+                Ok(()) => answer,
+                Err(retry) => retry,
+            }
         }
         Ok(PaidOutcome::Missing) => {
             anomaly(
@@ -266,6 +315,18 @@ async fn emit<O>(app: &App<O>, order: &Order) -> Response<Body> {
         Ok(_) => success(),
         // The order stays paid: WeChat's retry re-sends, housekeeping's Redrive is the backstop.
         Err(e) => retry_later("enqueueing the points", &e),
+    }
+}
+
+fn late_anomaly(notice: &PaidNotice, order: &Order, why: &str, now: BusinessTime) -> Anomaly {
+    Anomaly {
+        kind: AnomalyKind::LatePayment,
+        out_trade_no: order.order_id.to_string(),
+        transaction_id: notice.transaction_id.clone(),
+        paid_fen: notice.total_fee,
+        expected_fen: Some(order.amount_fen),
+        detail: why.to_owned(),
+        recorded_at: now,
     }
 }
 

@@ -10,6 +10,10 @@ use pay_notify::{handle, App, Settings};
 async fn main() -> Result<(), Error> {
     linli::log::init_json();
     let settings = Settings::from_source(&ProcessEnv)?;
+    let http = linli::refunding::merchant_client(
+        settings.mch_cert.as_deref(),
+        settings.mch_private_key.as_deref(),
+    )?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let app = App {
         orders: DynamoOrders::new(
@@ -17,6 +21,7 @@ async fn main() -> Result<(), Error> {
             required(&ProcessEnv, "TABLE_ORDERS")?,
         ),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
+        http,
         settings,
     };
     let app = &app;

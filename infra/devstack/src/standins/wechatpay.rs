@@ -17,10 +17,12 @@
 //!   notify goes to the order's `notify_url` path on WeChat's retry schedule (compressed);
 //! - `GET /_local/wechatpay/pay/{out_trade_no}`: the stand-in's view of the order.
 //!
-//! Refunds and API v3 join with the issues that use them.
+//! Refunds: `secapi/pay/refund`, `pay/refundquery` and the refund notify, see
+//! `wechatpay/refunds.rs`. API v3 joins with the issue that uses it.
 
 mod notify;
 mod orders;
+mod refunds;
 
 use super::{Kit, StandIn};
 use axum::body::Bytes;
@@ -46,12 +48,16 @@ impl StandIn for WechatPay {
         let state = PayState {
             kit,
             orders: Arc::default(),
+            refunds: Arc::default(),
         };
         // axum gives static segments priority over `{out_trade_no}` (tested below).
         Router::new()
             .route("/pay/unifiedorder", post(unified_order))
             .route("/pay/closeorder", post(close_order))
             .route("/pay/orderquery", post(order_query))
+            .route("/pay/refundquery", post(refunds::refund_query_api))
+            .route("/secapi/pay/refund", post(refunds::refund_api))
+            .route("/refund-notify", post(refunds::notify_control))
             .route("/pay/{out_trade_no}", get(notify::view).post(notify::pay))
             .with_state(state)
     }
@@ -106,11 +112,16 @@ pub type Orders = BTreeMap<String, PayOrder>;
 struct PayState {
     kit: Kit,
     orders: Arc<Mutex<Orders>>,
+    refunds: Arc<Mutex<refunds::Refunds>>,
 }
 
 impl PayState {
     fn orders(&self) -> MutexGuard<'_, Orders> {
         self.orders.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn refunds(&self) -> MutexGuard<'_, refunds::Refunds> {
+        self.refunds.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

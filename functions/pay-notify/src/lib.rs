@@ -1,5 +1,6 @@
 //! `pay-notify`: WeChat Pay v2 payment notifies (`POST /wechat/pay/notify`, DESIGN §6) and
-//! refund notifies (`POST /wechat/pay/refund-notify`, see `refund.rs`).
+//! refund notifies (`POST /wechat/pay/refund-notify`, see `refund.rs`) and API v3 notifies
+//! (`POST /wechat/pay/v3/notify`, see `v3.rs`).
 //!
 //! Verify the sign with the sign type Linli chose for the order (for an order Linli does not
 //! know: the notify's `sign_type`, default MD5) → check appid (the mini-program's), mch_id,
@@ -18,6 +19,7 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 mod refund;
+mod v3;
 
 use linli::config::{optional, required, ConfigError, Source};
 use linli::ids::OrderId;
@@ -30,6 +32,7 @@ use linli::time::BusinessTime;
 use linli::wechat::pay_api::Merchant;
 use linli::wechat::pay_notify::{self, Expected, PaidNotice, Verdict};
 use linli::wechat::pay_v2::{self, PayV2Error, SignType};
+use linli::wechat::pay_v3::{ApiV3Key, Platform};
 use linli::wechat::xml::{XmlError, MAX_BODY};
 
 /// What the handler needs from the configuration (DESIGN §7).
@@ -47,6 +50,10 @@ pub struct Settings {
     /// The merchant certificate and key (PEM) for `secapi` refunds; absent locally.
     pub mch_cert: Option<String>,
     pub mch_private_key: Option<String>,
+    /// Opens v3 notifies' resources (`WECHAT_PAY_API_V3_KEY`, 32 bytes).
+    pub api_v3_key: Option<ApiV3Key>,
+    /// Verifies v3 notifies (`WECHAT_PAY_PLATFORM_SERIAL` + `WECHAT_PAY_PLATFORM_PUBLIC_KEY`).
+    pub platform: Option<Platform>,
 }
 
 impl Settings {
@@ -74,6 +81,27 @@ impl Settings {
             ),
             mch_cert: optional(source, "WECHAT_PAY_MCH_CERT"),
             mch_private_key: optional(source, "WECHAT_PAY_MCH_PRIVATE_KEY"),
+            api_v3_key: optional(source, "WECHAT_PAY_API_V3_KEY")
+                .map(|k| ApiV3Key::new(k.trim().as_bytes()))
+                .transpose()
+                .map_err(|e| ConfigError::Invalid {
+                    name: "WECHAT_PAY_API_V3_KEY",
+                    why: e.to_string(),
+                })?,
+            platform: match (
+                optional(source, "WECHAT_PAY_PLATFORM_SERIAL"),
+                optional(source, "WECHAT_PAY_PLATFORM_PUBLIC_KEY"),
+            ) {
+                (Some(serial), Some(pem)) => Some(
+                    Platform::new(&serial, &pem.replace("\\n", "\n")).map_err(|e| {
+                        ConfigError::Invalid {
+                            name: "WECHAT_PAY_PLATFORM_PUBLIC_KEY",
+                            why: e.to_string(),
+                        }
+                    })?,
+                ),
+                _ => None,
+            },
         })
     }
 }
@@ -129,6 +157,9 @@ pub async fn handle<O: OrderStore + RefundStore>(app: &App<O>, request: Request)
         (Some(now), "POST", "/wechat/pay/refund-notify") => {
             return refund::notify(app, request.body().as_ref(), now).await;
         }
+        (Some(now), "POST", "/wechat/pay/v3/notify") => {
+            return v3::notify(app, request.headers(), request.body().as_ref(), now).await;
+        }
         _ => {
             tracing::info!(method = %request.method(), path = request.uri().path(), "not a notify route");
             return fail(StatusCode::NOT_FOUND, "NOT_FOUND");
@@ -178,8 +209,35 @@ pub async fn handle<O: OrderStore + RefundStore>(app: &App<O>, request: Request)
             return fail(StatusCode::BAD_REQUEST, "BAD_NOTIFY");
         }
     };
+    paid(app, order, &notice, now).await
+}
+
+/// A payment notice that passed its checks (v2 sign or v3 signature): the order it names is
+/// looked up and the payment settled.
+pub(crate) async fn settle_payment<O: OrderStore + RefundStore>(
+    app: &App<O>,
+    notice: PaidNotice,
+    now: BusinessTime,
+) -> Response<Body> {
+    let order = match OrderId::parse(&notice.out_trade_no) {
+        Ok(id) => match app.orders.get(&id).await {
+            Ok(order) => order,
+            Err(e) => return retry_later("reading the order", &e),
+        },
+        Err(_) => None,
+    };
+    paid(app, order, &notice, now).await
+}
+
+async fn paid<O: OrderStore + RefundStore>(
+    app: &App<O>,
+    order: Option<Order>,
+    notice: &PaidNotice,
+    now: BusinessTime,
+) -> Response<Body> {
+    let out_trade_no = &notice.out_trade_no;
     match order {
-        Some(order) => settle(app, order, &notice, now).await,
+        Some(order) => settle(app, order, notice, now).await,
         None => {
             let foreign =
                 notice.appid != app.settings.appid || notice.mch_id != app.settings.mch_id;
@@ -194,7 +252,7 @@ pub async fn handle<O: OrderStore + RefundStore>(app: &App<O>, request: Request)
             anomaly(
                 app,
                 AnomalyKind::UnknownOrder,
-                &notice,
+                notice,
                 None,
                 "no such order",
                 now,

@@ -46,6 +46,17 @@ pub async fn notify<O: OrderStore + RefundStore>(
             return fail(StatusCode::OK, "REFUSED");
         }
     };
+    settle_notice(app, notice, None, now).await
+}
+
+/// A refund notice read from a v2 notify or a verified v3 one; `at` is its settlement time when
+/// the notify gave one in RFC 3339 (v3).
+pub(crate) async fn settle_notice<O: OrderStore + RefundStore>(
+    app: &App<O>,
+    notice: RefundNotice,
+    at: Option<BusinessTime>,
+    now: BusinessTime,
+) -> Response<Body> {
     let ids = OrderId::parse(&notice.out_trade_no)
         .ok()
         .zip(RefundId::parse(&notice.out_refund_no).ok());
@@ -72,10 +83,13 @@ pub async fn notify<O: OrderStore + RefundStore>(
             Err(response) => return response,
         },
     };
-    let at = notice
-        .success_time
-        .as_deref()
-        .and_then(pay_refund::success_at)
+    let at = at
+        .or_else(|| {
+            notice
+                .success_time
+                .as_deref()
+                .and_then(pay_refund::success_at)
+        })
         .unwrap_or(now);
     let earned = order.as_ref().map(Order::earned_points).unwrap_or_default();
     let settled = match notice.status {
@@ -263,7 +277,10 @@ mod tests {
     }
 
     fn sample(name: &str) -> Vec<u8> {
-        let path = format!("{}/../../events/pay-notify/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../events/pay-notify/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let event: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         event["body"].as_str().unwrap().as_bytes().to_vec()
@@ -277,8 +294,8 @@ mod tests {
             api_key: local("WECHAT_PAY_API_KEY"),
             sign_type: SignType::Md5,
         };
-        let unknown = pay_refund::read_notice(&sample("refund-notify-unknown.json"), &merchant)
-            .unwrap();
+        let unknown =
+            pay_refund::read_notice(&sample("refund-notify-unknown.json"), &merchant).unwrap();
         assert_eq!(unknown.out_trade_no, "01JNOSUCHORDER000000000000");
         assert_eq!(unknown.status, RefundStatus::Success);
         assert_eq!(

@@ -121,6 +121,10 @@ token_id!(
     ReturnId, "return id", 64
 );
 token_id!(
+    /// A till (checkout) of a store, as the store names it.
+    TillId, "till id", 32
+);
+token_id!(
     /// A refund Linli started (`out_refund_no`).
     RefundId, "refund id", 64
 );

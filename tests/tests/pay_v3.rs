@@ -62,7 +62,9 @@ async fn a_valid_v3_notify_pays_once_and_forged_ones_are_refused_writing_nothing
         "POST",
         "/api/orders",
         Some(&token),
-        Some(json!({"store_id": store, "fulfilment": "pickup", "items": [{"sku": "TEA", "qty": 1}]})),
+        Some(
+            json!({"store_id": store, "fulfilment": "pickup", "items": [{"sku": "TEA", "qty": 1}]}),
+        ),
     )
     .await;
     assert_eq!(status, 201, "{order}");
@@ -78,8 +80,18 @@ async fn a_valid_v3_notify_pays_once_and_forged_ones_are_refused_writing_nothing
     assert_eq!(status, 401, "{answer}");
     let answer: Value = serde_json::from_str(&answer).unwrap();
     assert_eq!(answer["code"], "SIGN_ERROR");
-    assert_eq!(send(&body, &body, now.epoch_seconds(), "OTHER-SERIAL").await.0, 401);
-    assert_eq!(send(&body, &body, now.epoch_seconds() - 600, &serial).await.0, 401);
+    assert_eq!(
+        send(&body, &body, now.epoch_seconds(), "OTHER-SERIAL")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        send(&body, &body, now.epoch_seconds() - 600, &serial)
+            .await
+            .0,
+        401
+    );
     let (_, shown) = call("GET", &format!("/api/orders/{id}"), Some(&token), None).await;
     assert_eq!(shown["status"], "pending", "nothing written");
 

@@ -189,7 +189,10 @@ async fn a_location_finds_the_nearest_store_within_three_km() {
     let tag = tag();
     // A store of this test's own, far from other test stores (a reused stack keeps the stores of
     // earlier runs: spread over ~220 km, another lands within 600 m once in ~400 runs).
-    let here = (29.0 + f64::from(fastrand::u32(..200_000)) / 100_000.0, 106.55);
+    let here = (
+        29.0 + f64::from(fastrand::u32(..200_000)) / 100_000.0,
+        106.55,
+    );
     test_store_at(&tag, here, &[]).await;
     let openid = format!("oa-{tag}");
     let now = clock().await.epoch_seconds();

@@ -1,42 +1,52 @@
 //! `housekeeping`: scheduled upkeep (EventBridge Scheduler, `{"task": …, "time": …}` with the
 //! scheduled time as "now").
 //!
-//! Both tasks walk the order sweep (`SWEEP#order#<0..15>`, due at each order's payment deadline):
-//! - `CloseUnpaid` (every 5 min): a pending order past its deadline is closed at WeChat Pay
-//!   (`pay/closeorder`) and then in the table (conditional on pending). If WeChat Pay says it
-//!   was paid after all, it is left alone: the notify marks it paid.
+//! Orders (`orders.rs`, the order sweep `SWEEP#order#<0..15>`):
+//! - `CloseUnpaid` (every 5 min): pending orders past their payment deadline are closed at
+//!   WeChat Pay, then in the table.
 //! - `Redrive` (hourly): a paid order whose `pay:order` posting is still missing five minutes
-//!   after payment gets its message sent again (same id: it still posts once) — the repair for a
-//!   crash between marking paid and enqueueing.
+//!   after payment gets its message sent again (same id: it still posts once).
 //!
-//! Either task takes out of the sweep what needs nothing more (paid and posted, or ended). A run
-//! stops starting new work after a time budget and handles at most `PAGE` orders per shard; the
-//! next run continues. A run where something failed returns an error (after doing the rest), so
-//! the function's error alarm tells the on-call engineer.
+//! The ledger:
+//! - `VoidExpiredHolds` (every 5 min, `holds.rs`): holds past their `expires_at` are voided
+//!   (`void:order:<id>`); the members come from the ledger's sparse hold index, never a scan.
+//! - `ExpireLots` (hourly, `expiry.rs`): lots whose expiry has come are expired
+//!   (`expire:<member>:<month>`), in one resumable pass over every profile per business month.
+//! - `Audit` (nightly, `audit.rs`): the invariant of DESIGN §5 over every member, resumable;
+//!   the run that completes the day's pass publishes `AuditViolations`/`AuditMembers` (an
+//!   embedded metric, alarmed) and ERROR lines name the offending members, masked.
+//!
+//! Every task is safe to run any number of times: postings have deterministic ids, and the
+//! passes keep their place in checkpoints (`walk.rs`). A run stops starting new work after a
+//! time budget; the next run continues. A run where something failed, or that found audit
+//! violations, returns an error after doing the rest, so the function's error alarm fires.
+
+pub mod audit;
+pub mod expiry;
+pub mod holds;
+mod metric;
+mod orders;
+mod tally;
+pub mod walk;
+
+pub use orders::Summary;
 
 use linli::config::{optional, required, ConfigError, Source};
-use linli::ids::OrderId;
-use linli::order::{Order, OrderStatus, SWEEP_SHARDS};
-use linli::queue::{Envelope, Publisher};
-use linli::store::ledger::LedgerStore;
-use linli::store::orders::{EndOutcome, OrderStore};
+use linli::queue::Publisher;
+use linli::store::checkpoints::CheckpointStore;
+use linli::store::orders::OrderStore;
 use linli::time::BusinessTime;
-use linli::wechat::pay_api::{self, CloseOutcome, Merchant};
+use linli::wechat::pay_api::Merchant;
 use linli::wechat::pay_v2::SignType;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
-
-/// Orders looked at per shard and run.
-const PAGE: i32 = 100;
-/// A paid order's message gets this long to be posted before Redrive sends it again.
-const REDRIVE_GRACE_MS: i64 = 5 * 60 * 1000;
-/// No new order is started after this much of the run (the function's timeout is 60 s).
-const BUDGET: Duration = Duration::from_secs(45);
+use walk::{Budget, LedgerWalk, PASS_BUDGET};
 
 pub struct Settings {
     pub merchant: Merchant,
     pub pay_api_base: String,
     pub points_queue: String,
+    /// The deployment stage (`LINLI_STAGE`): the dimension of the published metrics.
+    pub stage: String,
 }
 
 impl Settings {
@@ -52,13 +62,16 @@ impl Settings {
             pay_api_base: optional(source, "WECHAT_PAY_API_BASE")
                 .unwrap_or_else(|| "https://api.mch.weixin.qq.com".to_owned()),
             points_queue: required(source, "QUEUE_POINTS_POSTINGS")?,
+            stage: required(source, "LINLI_STAGE")?,
         })
     }
 }
 
-pub struct App<L, O> {
+pub struct App<L, O, C> {
     pub ledger: L,
     pub orders: O,
+    /// Where the resumable passes keep their place (the Config table).
+    pub checkpoints: C,
     pub publisher: Publisher,
     pub http: reqwest::Client,
     pub settings: Settings,
@@ -68,6 +81,9 @@ pub struct App<L, O> {
 pub enum Task {
     CloseUnpaid,
     Redrive,
+    VoidExpiredHolds,
+    ExpireLots,
+    Audit,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,162 +96,63 @@ struct Input {
 pub enum HousekeepingError {
     #[error("unreadable schedule input: {0}")]
     BadInput(String),
-    #[error("{task:?}: {failed} order(s) failed (see the log); the next run retries them")]
+    #[error("{task:?}: {failed} item(s) failed (see the log); the next run retries them")]
     Incomplete { task: Task, failed: u32 },
+    #[error("the ledger audit found {violations} violation(s) (see the ERROR lines)")]
+    AuditViolations { violations: u64 },
 }
 
-/// What a run did.
-#[derive(Debug, Default, Serialize)]
-pub struct Summary {
-    pub closed: u32,
-    pub resent: u32,
-    pub retired: u32,
-    /// Seen but nothing to do yet (paid and posting in flight, or paid at WeChat, notify due).
-    pub waiting: u32,
-    pub failed: u32,
+/// What a run did, by task.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    Orders(Summary),
+    Holds(holds::HoldsSummary),
+    Expiry(expiry::ExpirySummary),
+    Audit(audit::AuditSummary),
 }
 
-pub async fn handle<L: LedgerStore, O: OrderStore>(
-    app: &App<L, O>,
+pub async fn handle<L: LedgerWalk, O: OrderStore, C: CheckpointStore + Sync>(
+    app: &App<L, O, C>,
     event: lambda_runtime::LambdaEvent<serde_json::Value>,
-) -> Result<Summary, HousekeepingError> {
+) -> Result<Report, HousekeepingError> {
     let input: Input = serde_json::from_value(event.payload)
         .map_err(|e| HousekeepingError::BadInput(e.to_string()))?;
     let now = BusinessTime::parse_rfc3339(&input.time)
         .map_err(|e| HousekeepingError::BadInput(e.to_string()))?;
-    let summary = sweep(app, input.task, now).await;
-    tracing::info!(task = ?input.task, now = %now, closed = summary.closed, resent = summary.resent, retired = summary.retired, waiting = summary.waiting, failed = summary.failed, "housekeeping done");
-    if summary.failed > 0 {
-        return Err(HousekeepingError::Incomplete {
-            task: input.task,
-            failed: summary.failed,
-        });
-    }
-    Ok(summary)
-}
-
-async fn sweep<L: LedgerStore, O: OrderStore>(
-    app: &App<L, O>,
-    task: Task,
-    now: BusinessTime,
-) -> Summary {
-    let started = tokio::time::Instant::now();
-    let mut summary = Summary::default();
-    for shard in 0..SWEEP_SHARDS {
-        let due = match app.orders.due(shard, now, PAGE).await {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::error!(shard, error = %e, "sweep query failed");
-                summary.failed += 1;
-                continue;
-            }
-        };
-        for id in due {
-            if started.elapsed() > BUDGET {
-                tracing::warn!(shard, "time budget spent; the next run continues");
-                return summary;
-            }
-            if let Err(e) = visit(app, task, &id, now, &mut summary).await {
-                tracing::error!(order_id = %id, error = %e, "sweep failed for this order");
-                summary.failed += 1;
-            }
+    let task = input.task;
+    let budget = Budget::new(PASS_BUDGET);
+    let (failed, report) = match task {
+        Task::CloseUnpaid | Task::Redrive => {
+            let s = orders::sweep(app, task, now).await;
+            tracing::info!(?task, now = %now, closed = s.closed, resent = s.resent, retired = s.retired, waiting = s.waiting, failed = s.failed, "housekeeping done");
+            (s.failed, Report::Orders(s))
         }
-    }
-    summary
-}
-
-/// One due order.
-async fn visit<L: LedgerStore, O: OrderStore>(
-    app: &App<L, O>,
-    task: Task,
-    id: &OrderId,
-    now: BusinessTime,
-    summary: &mut Summary,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let Some(order) = app.orders.get(id).await? else {
-        return Ok(());
-    };
-    match order.status {
-        OrderStatus::Pending => close(app, &order, now, summary).await,
-        OrderStatus::Paid => redrive(app, task, &order, now, summary).await,
-        OrderStatus::Closed | OrderStatus::Cancelled => retire(app, id, summary).await,
-    }
-}
-
-/// Nothing more awaits the order: out of the sweep.
-async fn retire<L, O: OrderStore>(
-    app: &App<L, O>,
-    id: &OrderId,
-    summary: &mut Summary,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    app.orders.retire(id).await?;
-    summary.retired += 1;
-    Ok(())
-}
-
-async fn close<L, O: OrderStore>(
-    app: &App<L, O>,
-    order: &Order,
-    now: BusinessTime,
-    summary: &mut Summary,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let s = &app.settings;
-    let nonce = pay_api::nonce(u128::from(fastrand::u64(..)));
-    let xml = pay_api::close_order_request(&s.merchant, &order.order_id, &nonce);
-    let answer = pay_api::call(&app.http, &s.pay_api_base, "/pay/closeorder", xml).await?;
-    match pay_api::read_close_order(&answer, &s.merchant)? {
-        CloseOutcome::AlreadyPaid => {
-            tracing::info!(order_id = %order.order_id, "paid at WeChat Pay after its deadline: waiting for the notify");
-            summary.waiting += 1;
+        Task::VoidExpiredHolds => {
+            let s = holds::run(&app.ledger, now, &budget).await;
+            tracing::info!(?task, now = %now, members = s.members, voided = s.voided, waiting = s.waiting, failed = s.failed, "housekeeping done");
+            (s.failed, Report::Holds(s))
         }
-        CloseOutcome::Closed => match app
-            .orders
-            .end(&order.order_id, OrderStatus::Closed, now)
-            .await?
-        {
-            EndOutcome::Ended(order) => {
-                tracing::info!(order_id = %order.order_id, member = %order.member.masked(), "unpaid order closed");
-                summary.closed += 1;
+        Task::ExpireLots => {
+            let s = expiry::run(&app.ledger, &app.checkpoints, now, &budget).await;
+            tracing::info!(?task, now = %now, month = %s.month, members = s.members, expired = s.expired, failed = s.failed, pass_done = s.pass_done, "housekeeping done");
+            (s.failed, Report::Expiry(s))
+        }
+        Task::Audit => {
+            let stage = &app.settings.stage;
+            let s = audit::run(&app.ledger, &app.checkpoints, stage, now, &budget).await;
+            tracing::info!(?task, now = %now, date = %s.date, members = s.members, violations = s.violations, failed = s.failed, pass_done = s.pass_done, published = s.published, "housekeeping done");
+            let violations = s.violations_found();
+            if violations > 0 {
+                return Err(HousekeepingError::AuditViolations { violations });
             }
-            EndOutcome::NotPending(_) | EndOutcome::Missing => summary.waiting += 1,
-        },
-    }
-    Ok(())
-}
-
-async fn redrive<L: LedgerStore, O: OrderStore>(
-    app: &App<L, O>,
-    task: Task,
-    order: &Order,
-    now: BusinessTime,
-    summary: &mut Summary,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let Some(posting) = order.pay_posting() else {
-        app.orders.retire(&order.order_id).await?;
-        summary.retired += 1;
-        return Ok(());
+            (s.failed, Report::Audit(s))
+        }
     };
-    if app
-        .ledger
-        .posting(&order.member, &posting.id)
-        .await?
-        .is_some()
-    {
-        app.orders.retire(&order.order_id).await?;
-        summary.retired += 1;
-        return Ok(());
+    if failed > 0 {
+        return Err(HousekeepingError::Incomplete { task, failed });
     }
-    let grace_over = posting.at.plus_ms(REDRIVE_GRACE_MS) <= now;
-    if task != Task::Redrive || !grace_over {
-        summary.waiting += 1;
-        return Ok(());
-    }
-    app.publisher
-        .send(&app.settings.points_queue, &Envelope::posting(posting))
-        .await?;
-    tracing::warn!(order_id = %order.order_id, member = %order.member.masked(), "paid order had no posting: message re-sent");
-    summary.resent += 1;
-    Ok(())
+    Ok(report)
 }
 
 /// How a failed run reads in Lambda's error report (and so in the errors alarm).
@@ -244,6 +161,7 @@ impl From<HousekeepingError> for lambda_runtime::Diagnostic {
         let error_type = match error {
             HousekeepingError::BadInput(_) => "BadInput",
             HousekeepingError::Incomplete { .. } => "Incomplete",
+            HousekeepingError::AuditViolations { .. } => "AuditViolations",
         };
         Self {
             error_type: error_type.to_owned(),
@@ -251,3 +169,6 @@ impl From<HousekeepingError> for lambda_runtime::Diagnostic {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,6 +6,7 @@ use housekeeping::{handle, App, Settings};
 use lambda_runtime::{service_fn, Error};
 use linli::config::{required, ProcessEnv};
 use linli::queue::Publisher;
+use linli::store::checkpoints::DynamoCheckpoints;
 use linli::store::ledger::DynamoLedger;
 use linli::store::orders::DynamoOrders;
 
@@ -17,7 +18,8 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
         ledger: DynamoLedger::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_LEDGER")?),
-        orders: DynamoOrders::new(dynamodb, required(&ProcessEnv, "TABLE_ORDERS")?),
+        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
+        checkpoints: DynamoCheckpoints::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         http: reqwest::Client::new(),
         settings,

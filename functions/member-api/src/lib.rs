@@ -8,7 +8,9 @@
 //! - `GET /api/me` → the member's points: `{member_id, tier, available, held, debt,
 //!   lots: [{month, points, expires_on}], postings: [{posting_id, kind, at, delta}]}`;
 //!   `GET /api/me/invite` → the member's invite QR code `{scene, ticket, url, qr_image_url,
-//!   expires_at}` (a temporary `QR_STR_SCENE` code, 30 days, cached and renewed 3 days early).
+//!   expires_at}` (a temporary `QR_STR_SCENE` code, 30 days, cached and renewed 3 days early);
+//!   `GET /api/me/member-code` → `{code, expires_at}`: the 2-minute code shown as a QR code at
+//!   the till (`member_code.rs`).
 //! - `POST /api/orders` `{store_id, items: [{sku, qty}], fulfilment, address?}` → 201 with the
 //!   order and the `wx.requestPayment` parameters; `GET /api/orders/{id}`;
 //!   `POST /api/orders/{id}/cancel` (see `orders.rs`).
@@ -19,6 +21,7 @@
 mod account;
 mod answer;
 mod browse;
+mod member_code;
 mod orders;
 mod refunds;
 
@@ -51,6 +54,8 @@ pub struct Settings {
     /// The merchant certificate and key (PEM) for `secapi` refunds; absent locally.
     pub mch_cert: Option<String>,
     pub mch_private_key: Option<String>,
+    /// `LINLI_MEMBER_CODE_KEY`: signs the member codes the tills scan (pos-api verifies them).
+    pub member_code_key: linli::pos::MemberCodeKey,
     /// The Official Account whose QR codes invite newcomers.
     pub oa_app_id: String,
     pub oa_app_secret: String,
@@ -91,6 +96,7 @@ impl Settings {
             ),
             mch_cert: optional(source, "WECHAT_PAY_MCH_CERT"),
             mch_private_key: optional(source, "WECHAT_PAY_MCH_PRIVATE_KEY"),
+            member_code_key: member_code::key(source)?,
             oa_app_id: required(source, "WECHAT_OA_APP_ID")?,
             oa_app_secret: required(source, "WECHAT_OA_APP_SECRET")?,
             mini_app_id,
@@ -151,6 +157,7 @@ where
         ("POST", ["api", "session"]) => account::session_start(app, &request, now).await,
         ("GET", ["api", "me"]) => account::me(app, &request, now).await,
         ("GET", ["api", "me", "invite"]) => account::invite(app, &request, now).await,
+        ("GET", ["api", "me", "member-code"]) => member_code::show(app, &request, now),
         ("GET", ["api", "stores"]) => browse::stores(app, &request).await,
         ("GET", ["api", "stores", id, "skus"]) => browse::skus(app, id).await,
         ("POST", ["api", "orders"]) => orders::place(app, &request, now).await,
@@ -160,7 +167,7 @@ where
         (
             _,
             ["api", "session" | "me" | "stores" | "orders"]
-            | ["api", "me", "invite"]
+            | ["api", "me", "invite" | "member-code"]
             | ["api", "stores", _, "skus"]
             | ["api", "orders", _]
             | ["api", "orders", _, "cancel" | "refund"],

@@ -4,8 +4,9 @@
 use crate::stack::{default_name, QUEUE, TABLE};
 use crate::template::{Physical, Resolver, Template, TemplateError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, LocalSecondaryIndex,
+    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value as Json;
@@ -177,8 +178,93 @@ fn projection(value: Option<&Json>) -> Projection {
         .build()
 }
 
+/// A table that existed already gets the global secondary indexes the template declared since
+/// it was created (one `UpdateTable` each, as DynamoDB wants); the rest of it is left as it is.
+async fn add_missing_indexes(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    id: &str,
+    table: &str,
+    definitions: &[AttributeDefinition],
+    wanted: Vec<GlobalSecondaryIndex>,
+) -> Result<(), ProvisionError> {
+    let described = dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| aws(id, e))?;
+    let existing: Vec<String> = described
+        .table()
+        .map(|t| {
+            t.global_secondary_indexes()
+                .iter()
+                .filter_map(|g| g.index_name().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    for index in wanted {
+        if existing.iter().any(|e| e == index.index_name()) {
+            continue;
+        }
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(index.index_name())
+            .set_key_schema(Some(index.key_schema().to_vec()))
+            .set_projection(index.projection().cloned())
+            .build()
+            .map_err(|e| aws(id, e))?;
+        dynamodb
+            .update_table()
+            .table_name(table)
+            .set_attribute_definitions(Some(definitions.to_vec()))
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws(id, e))?;
+        wait_until_active(dynamodb, id, table, index.index_name()).await?;
+        tracing::info!(
+            table,
+            index = index.index_name(),
+            "index added to the existing table"
+        );
+    }
+    Ok(())
+}
+
+/// Waits (at most 30 s) for a new index to be queryable: DynamoDB Local backfills it first.
+async fn wait_until_active(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    id: &str,
+    table: &str,
+    index: &str,
+) -> Result<(), ProvisionError> {
+    for _ in 0..150 {
+        let described = dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| aws(id, e))?;
+        let active = described.table().is_some_and(|t| {
+            t.global_secondary_indexes().iter().any(|g| {
+                g.index_name() == Some(index) && g.index_status() == Some(&IndexStatus::Active)
+            })
+        });
+        if active {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Err(ProvisionError::Aws {
+        resource: id.to_owned(),
+        what: format!("index {index} of {table} is still not active after 30 s"),
+    })
+}
+
 /// Creates every table (keys, LSIs, GSIs) and turns on TTL where declared. An existing table
-/// (a restarted devstack against the same DynamoDB Local) is left as it is.
+/// (a restarted devstack against the same DynamoDB Local) is kept, with any GSI the template
+/// added since.
 pub async fn tables(
     template: &Template,
     resolver: &Resolver,
@@ -194,6 +280,7 @@ pub async fn tables(
             .table_name(&name)
             .billing_mode(BillingMode::PayPerRequest)
             .set_key_schema(Some(key_schema(id, p.get("KeySchema"))?));
+        let mut definitions = Vec::new();
         for a in p
             .get("AttributeDefinitions")
             .and_then(Json::as_array)
@@ -205,6 +292,7 @@ pub async fn tables(
                 .attribute_type(scalar_type(str_of(a, "AttributeType").unwrap_or_default()))
                 .build()
                 .map_err(|e| aws(id, e))?;
+            definitions.push(definition.clone());
             request = request.attribute_definitions(definition);
         }
         for lsi in p
@@ -221,6 +309,7 @@ pub async fn tables(
                 .map_err(|e| aws(id, e))?;
             request = request.local_secondary_indexes(index);
         }
+        let mut global_indexes = Vec::new();
         for gsi in p
             .get("GlobalSecondaryIndexes")
             .and_then(Json::as_array)
@@ -233,6 +322,7 @@ pub async fn tables(
                 .projection(projection(gsi.get("Projection")))
                 .build()
                 .map_err(|e| aws(id, e))?;
+            global_indexes.push(index.clone());
             request = request.global_secondary_indexes(index);
         }
         match request.send().await {
@@ -242,6 +332,7 @@ pub async fn tables(
                     .is_some_and(|s| s.is_resource_in_use_exception()) =>
             {
                 tracing::info!(table = %name, "table exists: kept");
+                add_missing_indexes(dynamodb, id, &name, &definitions, global_indexes).await?;
                 continue;
             }
             Err(e) => return Err(aws(id, e)),

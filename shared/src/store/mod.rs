@@ -2,11 +2,13 @@
 //! (DESIGN §4). Every write path reports what it cost through `wru`.
 
 pub mod catalog;
+pub mod checkpoints;
 pub mod dedup;
 mod error;
 pub mod ledger;
 pub mod members;
 pub mod orders;
+pub mod pos;
 pub mod refunds;
 pub mod wru;
 

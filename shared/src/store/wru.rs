@@ -8,6 +8,9 @@
 //! - a write costs 1 WRU per started KB; an update costs the larger of the item before and after;
 //! - a local secondary index entry is the table's keys + the index key + the projected
 //!   attributes + 100 bytes, written once when the item first enters the index;
+//! - a global secondary index entry is sized the same way; an update writes it only when the
+//!   item enters or leaves the index or its index key or projection changes (a moved key costs
+//!   a delete and a put), see [`index_entry_writes`];
 //! - every item of a transaction costs twice.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -74,6 +77,36 @@ pub fn lsi_entry_size(
     key_names.iter().map(attribute).sum::<usize>()
         + projected.iter().map(attribute).sum::<usize>()
         + 100
+}
+
+/// The entry writes an update of `before` into `after` causes in a sparse secondary index whose
+/// entries carry `table_keys`, `index_keys` and the `projected` attributes: an item is in the
+/// index only while it has every index key. Entering writes the new entry, leaving deletes the
+/// old one, a changed index key does both, a changed projected attribute rewrites the entry,
+/// and anything else writes nothing. Answers the size of each entry written, in order.
+pub fn index_entry_writes(
+    before: &HashMap<String, AttributeValue>,
+    after: &HashMap<String, AttributeValue>,
+    table_keys: &[&str],
+    index_keys: &[&str],
+    projected: &[&str],
+) -> Vec<usize> {
+    let keys: Vec<&str> = table_keys.iter().chain(index_keys).copied().collect();
+    let entry = |item: &HashMap<String, AttributeValue>| {
+        index_keys
+            .iter()
+            .all(|k| item.contains_key(*k))
+            .then(|| lsi_entry_size(item, &keys, projected))
+    };
+    let same = |names: &[&str]| names.iter().all(|n| before.get(*n) == after.get(*n));
+    match (entry(before), entry(after)) {
+        (None, None) => vec![],
+        (None, Some(entered)) => vec![entered],
+        (Some(left), None) => vec![left],
+        (Some(old), Some(new)) if !same(index_keys) => vec![old, new],
+        (Some(_), Some(new)) if !same(projected) => vec![new],
+        (Some(_), Some(_)) => vec![],
+    }
 }
 
 /// One line of a cost: what was written, its size and the units it cost.
@@ -202,6 +235,50 @@ mod tests {
         assert_eq!(cost.total(), 2 + 2 + 4);
         assert_eq!(cost.units_of("profile"), 4);
         assert!(cost.to_string().starts_with("8 WRU (posting 700 B → 2"));
+    }
+
+    #[test]
+    fn a_sparse_index_is_written_only_when_its_entry_changes() {
+        let item = |due: Option<&str>, other: &str| {
+            let mut item = HashMap::from([
+                ("pk".to_owned(), s("MEMBER#01")),
+                ("sk".to_owned(), s("PROFILE")),
+                ("av".to_owned(), n(other)),
+            ]);
+            if let Some(due) = due {
+                item.insert("shard".to_owned(), s("HOLDS#3"));
+                item.insert("due".to_owned(), n(due));
+            }
+            item
+        };
+        let writes = |before: &HashMap<_, _>, after: &HashMap<_, _>| {
+            index_entry_writes(before, after, &["pk", "sk"], &["shard", "due"], &[])
+        };
+        let entry = (2 + 9) + (2 + 7) + (5 + 7) + (3 + 2) + 100;
+        assert_eq!(
+            writes(&item(None, "1"), &item(None, "2")),
+            Vec::<usize>::new()
+        );
+        assert_eq!(writes(&item(None, "1"), &item(Some("7"), "2")), vec![entry]);
+        assert_eq!(writes(&item(Some("7"), "1"), &item(None, "2")), vec![entry]);
+        assert_eq!(
+            writes(&item(Some("7"), "1"), &item(Some("7"), "2")),
+            Vec::<usize>::new(),
+            "a keys-only entry ignores other attributes"
+        );
+        assert_eq!(
+            writes(&item(Some("7"), "1"), &item(Some("8"), "1")),
+            vec![entry, entry],
+            "a moved key deletes the old entry and puts the new one"
+        );
+        let projected = index_entry_writes(
+            &item(Some("7"), "1"),
+            &item(Some("7"), "2"),
+            &["pk", "sk"],
+            &["shard", "due"],
+            &["av"],
+        );
+        assert_eq!(projected, vec![entry + 2 + 2]);
     }
 
     #[test]

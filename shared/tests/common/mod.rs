@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use linli::ids::MemberId;
 use linli::ledger::Posting;
-use linli::store::ledger::item::{decode_posting, member_pk, HISTORY_INDEX, HISTORY_PROJECTION};
+use linli::store::ledger::item::{
+    decode_posting, member_pk, HISTORY_INDEX, HISTORY_PROJECTION, HOLD_DUE, HOLD_INDEX, HOLD_SHARD,
+};
 use linli::time::BusinessTime;
 
 pub fn client() -> Client {
@@ -63,7 +65,8 @@ async fn create(
     name
 }
 
-/// Creates a `Ledger` table as template.yaml declares it, under a name no other test uses.
+/// Creates a `Ledger` table as template.yaml declares it (the history LSI and the sparse hold
+/// GSI), under a name no other test uses.
 pub async fn ledger_table(client: &Client, test: &str) -> String {
     let name = format!("Ledger-{test}-{:08x}", fastrand::u32(..));
     let history = LocalSecondaryIndex::builder()
@@ -78,6 +81,17 @@ pub async fn ledger_table(client: &Client, test: &str) -> String {
         )
         .build()
         .unwrap();
+    let holds = aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+        .index_name(HOLD_INDEX)
+        .key_schema(key(HOLD_SHARD, KeyType::Hash))
+        .key_schema(key(HOLD_DUE, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .unwrap();
     let request = client
         .create_table()
         .table_name(&name)
@@ -85,9 +99,12 @@ pub async fn ledger_table(client: &Client, test: &str) -> String {
         .attribute_definitions(attribute("pk", ScalarAttributeType::S))
         .attribute_definitions(attribute("sk", ScalarAttributeType::S))
         .attribute_definitions(attribute("posted_at", ScalarAttributeType::N))
+        .attribute_definitions(attribute(HOLD_SHARD, ScalarAttributeType::S))
+        .attribute_definitions(attribute(HOLD_DUE, ScalarAttributeType::N))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
-        .local_secondary_indexes(history);
+        .local_secondary_indexes(history)
+        .global_secondary_indexes(holds);
     create(name, request).await
 }
 
@@ -164,6 +181,18 @@ pub async fn orders_table(client: &Client, test: &str) -> String {
 /// Creates a `Dedup` table as template.yaml declares it (hash key only), named for this test.
 pub async fn dedup_table(client: &Client, test: &str) -> String {
     let name = format!("Dedup-{test}-{:08x}", fastrand::u32(..));
+    let request = client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk", ScalarAttributeType::S))
+        .key_schema(key("pk", KeyType::Hash));
+    create(name, request).await
+}
+
+/// Creates a `Config` table as template.yaml declares it (hash key only), named for this test.
+pub async fn config_table(client: &Client, test: &str) -> String {
+    let name = format!("Config-{test}-{:08x}", fastrand::u32(..));
     let request = client
         .create_table()
         .table_name(&name)

@@ -14,7 +14,7 @@
 
 use super::item::{
     self, decode_posting, decode_profile, integer, posting_key, profile_key, string, Item,
-    HISTORY_INDEX, HISTORY_KEYS, HISTORY_PROJECTION, PK, POSTED_AT, SK,
+    HISTORY_INDEX, HISTORY_KEYS, HISTORY_PROJECTION, HOLD_INDEX_KEYS, PK, POSTED_AT, SK,
 };
 use super::{HistoryLine, LedgerStore, Posted, RetryPolicy};
 use crate::ids::{Identity, MemberId, PostingId};
@@ -23,7 +23,7 @@ use crate::ledger::{
     PostingOutcome, PostingRequest, Profile, MAX_MERGE_HOPS,
 };
 use crate::money::Points;
-use crate::store::wru::{item_size, lsi_entry_size, WriteCost};
+use crate::store::wru::{index_entry_writes, item_size, lsi_entry_size, WriteCost};
 use crate::store::StoreError;
 use crate::time::BusinessTime;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -193,7 +193,8 @@ impl DynamoLedger {
     }
 
     /// The update of a profile's ledger attributes to `after`, on the condition that its
-    /// version is still the one `before` was read at.
+    /// version is still the one `before` was read at. It sets or removes the hold index keys
+    /// in the same update, so the index never disagrees with the holds for long.
     pub(super) fn profile_update(
         &self,
         profile_item: &Item,
@@ -206,6 +207,17 @@ impl DynamoLedger {
             "profile",
             item_size(profile_item).max(item_size(&next_profile_item)),
         );
+        // A GSI is updated after the transaction commits, not inside it: its entry writes are
+        // standard writes, and only when the profile enters, leaves or moves in the index.
+        for entry in index_entry_writes(
+            profile_item,
+            &next_profile_item,
+            &[PK, SK],
+            &HOLD_INDEX_KEYS,
+            &[],
+        ) {
+            cost.add("hold index", entry);
+        }
         let mut names = HashMap::from([("#v".to_owned(), item::VERSION.to_owned())]);
         let mut values = HashMap::from([(
             ":expected".to_owned(),
@@ -217,10 +229,19 @@ impl DynamoLedger {
             values.insert(format!(":a{i}"), value);
             sets.push(format!("#a{i} = :a{i}"));
         }
+        let mut expression = format!("SET {}", sets.join(", "));
+        let removed = item::removed_attributes(after);
+        for (i, name) in removed.iter().enumerate() {
+            names.insert(format!("#r{i}"), (*name).to_owned());
+        }
+        if !removed.is_empty() {
+            let list: Vec<String> = (0..removed.len()).map(|i| format!("#r{i}")).collect();
+            expression.push_str(&format!(" REMOVE {}", list.join(", ")));
+        }
         Update::builder()
             .table_name(&self.table)
             .set_key(Some(profile_key(&before.member)))
-            .update_expression(format!("SET {}", sets.join(", ")))
+            .update_expression(expression)
             .condition_expression("#v = :expected")
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))

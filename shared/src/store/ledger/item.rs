@@ -2,13 +2,18 @@
 //!
 //! | pk | sk | attributes |
 //! |---|---|---|
-//! | `MEMBER#<id>` | `PROFILE` | `v` version, `av` available, `hd` held, `db` debt, `lots` {`YYYYMM`: points}, `holds` {order: {`p` points, `x` expires ms, `l` {`YYYYMM`: points}}}, `into` member (once merged), `since` ms |
+//! | `MEMBER#<id>` | `PROFILE` | `v` version, `av` available, `hd` held, `db` debt, `lots` {`YYYYMM`: points}, `holds` {order: {`p` points, `x` expires ms, `l` {`YYYYMM`: points}}}, `into` member (once merged), `since` ms; `hold_shard` + `hold_due` while a hold is open |
 //! | `MEMBER#<id>` | `POSTING#<posting-id>` | `posted_at` ms, `kind`, `delta` (change of available), `body` (the posting as JSON) |
 //!
 //! The profile's attribute names are short because the item must stay within 1 KB (1 WRU per
 //! write) with 13 lots and a few open holds; other features (tier, growth) add their own
 //! attributes to the same item, and the ledger's update only touches its own.
 //! The history index `by_posted_at` (LSI) projects `kind` and `delta`.
+//!
+//! While a member has open holds, its profile also carries `hold_shard` (`HOLDS#<0..15>`, from
+//! the member id) and `hold_due` (the earliest open hold's `expires_at`, ms): the keys of the
+//! sparse, keys-only GSI `by_hold_due` through which housekeeping finds expired holds without
+//! scanning. The update that closes the last hold removes them, so the profile leaves the index.
 
 use crate::ids::{MemberId, OrderId, PostingId};
 use crate::ledger::{Hold, Lots, Posting, Profile};
@@ -35,6 +40,28 @@ pub const HISTORY_INDEX: &str = "by_posted_at";
 pub const HISTORY_KEYS: [&str; 3] = [PK, SK, POSTED_AT];
 /// What the history index projects besides its keys.
 pub const HISTORY_PROJECTION: [&str; 2] = [KIND, DELTA];
+
+/// The sparse global secondary index of profiles with open holds, by shard and earliest expiry.
+pub const HOLD_INDEX: &str = "by_hold_due";
+pub const HOLD_SHARD: &str = "hold_shard";
+pub const HOLD_DUE: &str = "hold_due";
+/// The hold index's keys; its entries carry the table's keys too (keys only).
+pub const HOLD_INDEX_KEYS: [&str; 2] = [HOLD_SHARD, HOLD_DUE];
+/// Shards of the hold index: spreads its writes over 16 partitions.
+pub const HOLD_SHARDS: u8 = 16;
+
+/// The hold-index shard of `member` (stable per member).
+pub fn hold_shard(member: &MemberId) -> u8 {
+    let sum = member.as_str().bytes().fold(0u32, |acc, b| {
+        acc.wrapping_mul(31).wrapping_add(u32::from(b))
+    });
+    u8::try_from(sum % u32::from(HOLD_SHARDS)).unwrap_or(0)
+}
+
+/// The `hold_shard` value of shard `shard`.
+pub fn hold_shard_key(shard: u8) -> String {
+    format!("HOLDS#{shard}")
+}
 
 pub fn member_pk(member: &MemberId) -> String {
     format!("MEMBER#{member}")
@@ -86,8 +113,30 @@ fn month_map<'a>(lots: impl Iterator<Item = (Month, Points)> + 'a) -> BTreeMap<S
     lots.map(|(m, p)| (m.key(), p.value())).collect()
 }
 
-/// The ledger's attributes of `profile`, as `SET` values (names without `#`).
+/// The ledger's attributes of `profile`, as `SET` values (names without `#`): with the hold
+/// index keys while a hold is open (see [`removed_attributes`] for when none is).
 pub fn ledger_attributes(profile: &Profile) -> Result<Item, StoreError> {
+    let mut item = own_attributes(profile)?;
+    let earliest = profile.holds.values().map(|h| h.expires_at).min();
+    if let Some(due) = earliest {
+        let shard = hold_shard_key(hold_shard(&profile.member));
+        item.insert(HOLD_SHARD.to_owned(), AttributeValue::S(shard));
+        item.insert(HOLD_DUE.to_owned(), number(due.epoch_ms()));
+    }
+    Ok(item)
+}
+
+/// The ledger's attributes an update of the profile to `profile` removes: the hold index keys
+/// once no hold is open (removing an absent attribute is a no-op).
+pub fn removed_attributes(profile: &Profile) -> &'static [&'static str] {
+    if profile.holds.is_empty() {
+        &HOLD_INDEX_KEYS
+    } else {
+        &[]
+    }
+}
+
+fn own_attributes(profile: &Profile) -> Result<Item, StoreError> {
     let attrs = LedgerAttributes {
         v: profile.version,
         av: profile.available.value(),
@@ -123,6 +172,9 @@ pub fn new_profile_item(member: &MemberId, since: BusinessTime) -> Result<Item, 
 pub fn updated_profile_item(item: &Item, profile: &Profile) -> Result<Item, StoreError> {
     let mut next = item.clone();
     next.extend(ledger_attributes(profile)?);
+    for name in removed_attributes(profile) {
+        next.remove(*name);
+    }
     Ok(next)
 }
 
@@ -322,6 +374,32 @@ mod tests {
         let size = item_size(&item);
         assert!(size <= 1024, "profile item is {size} bytes");
         assert_eq!(write_units(size), 1);
+        assert!(
+            item.contains_key(HOLD_SHARD),
+            "with open holds it is in the hold index"
+        );
+    }
+
+    #[test]
+    fn the_hold_index_keys_follow_the_earliest_open_hold_and_go_with_the_last() {
+        let (mut profile, _) = busy_profile();
+        let earliest = profile.holds.values().map(|h| h.expires_at).min().unwrap();
+        let first = profile.holds.keys().next().unwrap().clone();
+        profile.holds.get_mut(&first).unwrap().expires_at = earliest.plus_ms(-60_000);
+        let mut item = new_profile_item(&profile.member, at(1_764_000_000_000)).unwrap();
+        item = updated_profile_item(&item, &profile).unwrap();
+        let shard = hold_shard(&profile.member);
+        assert!(shard < HOLD_SHARDS);
+        assert_eq!(string(&item, HOLD_SHARD), Some(format!("HOLDS#{shard}")));
+        assert_eq!(integer(&item, HOLD_DUE), Some(earliest.epoch_ms() - 60_000));
+        assert!(removed_attributes(&profile).is_empty());
+
+        profile.holds.clear();
+        profile.held = Points::ZERO;
+        assert_eq!(removed_attributes(&profile), &HOLD_INDEX_KEYS);
+        let after = updated_profile_item(&item, &profile).unwrap();
+        assert!(!after.contains_key(HOLD_SHARD) && !after.contains_key(HOLD_DUE));
+        assert!(!ledger_attributes(&profile).unwrap().contains_key(HOLD_DUE));
     }
 
     #[test]

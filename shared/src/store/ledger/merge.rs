@@ -32,7 +32,20 @@ impl DynamoLedger {
             if from_profile.merged_into.as_ref() == Some(into) {
                 return self.merged_before(from, into, repoint, attempt).await;
             }
-            let merged = merge(&from_profile, &into_profile, at)?;
+            let merged = match merge(&from_profile, &into_profile, at) {
+                Ok(merged) => merged,
+                // The two profiles are read at once, not atomically: a concurrent merge that
+                // committed between the reads shows `into` merged and `from` not yet (e.g. the
+                // hold already open). Read `from` again before refusing.
+                Err(error) => {
+                    let again = self.get(profile_key(from)).await?;
+                    let merged = again.map(|i| decode_profile(&i)).transpose()?;
+                    if merged.is_some_and(|p| p.merged_into.as_ref() == Some(into)) {
+                        return self.merged_before(from, into, repoint, attempt).await;
+                    }
+                    return Err(error.into());
+                }
+            };
             let mut cost = WriteCost::default();
             let mut items = vec![
                 TransactWriteItem::builder()

@@ -3,6 +3,7 @@
 //! whose conditions make a duplicate collide and a concurrent change re-decide.
 
 mod dynamo;
+mod holds;
 pub mod item;
 #[cfg(any(test, feature = "memory"))]
 mod memory;

@@ -72,6 +72,18 @@ impl DynamoLedger {
         })
     }
 
+    /// The member's profile as stored, broken invariants included (consistent read): the audit
+    /// reads it again after the postings to know it saw both at one moment.
+    pub async fn profile_as_stored(
+        &self,
+        member: &MemberId,
+    ) -> Result<Option<Profile>, StoreError> {
+        match self.get(item::profile_key(member)).await? {
+            Some(found) => decode_profile_unchecked(&found).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Every posting of `member`, oldest id first (consistent; all pages).
     pub async fn all_postings(&self, member: &MemberId) -> Result<Vec<Posting>, StoreError> {
         let mut postings = Vec::new();

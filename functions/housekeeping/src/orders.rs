@@ -1,0 +1,165 @@
+//! `CloseUnpaid` and `Redrive`: both walk the order sweep (`SWEEP#order#<0..15>`, due at each
+//! order's payment deadline).
+//! - `CloseUnpaid` (every 5 min): a pending order past its deadline is closed at WeChat Pay
+//!   (`pay/closeorder`) and then in the table (conditional on pending). If WeChat Pay says it
+//!   was paid after all, it is left alone: the notify marks it paid.
+//! - `Redrive` (hourly): a paid order whose `pay:order` posting is still missing five minutes
+//!   after payment gets its message sent again (same id: it still posts once) — the repair for a
+//!   crash between marking paid and enqueueing.
+//!
+//! Either task takes out of the sweep what needs nothing more (paid and posted, or ended). A run
+//! stops starting new work after a time budget and handles at most `PAGE` orders per shard; the
+//! next run continues.
+
+use crate::{App, Task};
+use linli::ids::OrderId;
+use linli::order::{Order, OrderStatus, SWEEP_SHARDS};
+use linli::queue::Envelope;
+use linli::store::ledger::LedgerStore;
+use linli::store::orders::{EndOutcome, OrderStore};
+use linli::time::BusinessTime;
+use linli::wechat::pay_api::{self, CloseOutcome};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Orders looked at per shard and run.
+const PAGE: i32 = 100;
+/// A paid order's message gets this long to be posted before Redrive sends it again.
+const REDRIVE_GRACE_MS: i64 = 5 * 60 * 1000;
+/// No new order is started after this much of the run (the function's timeout is 60 s).
+const BUDGET: Duration = Duration::from_secs(45);
+
+/// What a CloseUnpaid or Redrive run did.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub closed: u32,
+    pub resent: u32,
+    pub retired: u32,
+    /// Seen but nothing to do yet (paid and posting in flight, or paid at WeChat, notify due).
+    pub waiting: u32,
+    pub failed: u32,
+}
+
+pub(crate) async fn sweep<L: LedgerStore, O: OrderStore, C>(
+    app: &App<L, O, C>,
+    task: Task,
+    now: BusinessTime,
+) -> Summary {
+    let started = tokio::time::Instant::now();
+    let mut summary = Summary::default();
+    for shard in 0..SWEEP_SHARDS {
+        let due = match app.orders.due(shard, now, PAGE).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(shard, error = %e, "sweep query failed");
+                summary.failed += 1;
+                continue;
+            }
+        };
+        for id in due {
+            if started.elapsed() > BUDGET {
+                tracing::warn!(shard, "time budget spent; the next run continues");
+                return summary;
+            }
+            if let Err(e) = visit(app, task, &id, now, &mut summary).await {
+                tracing::error!(order_id = %id, error = %e, "sweep failed for this order");
+                summary.failed += 1;
+            }
+        }
+    }
+    summary
+}
+
+/// One due order.
+async fn visit<L: LedgerStore, O: OrderStore, C>(
+    app: &App<L, O, C>,
+    task: Task,
+    id: &OrderId,
+    now: BusinessTime,
+    summary: &mut Summary,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let Some(order) = app.orders.get(id).await? else {
+        return Ok(());
+    };
+    match order.status {
+        OrderStatus::Pending => close(app, &order, now, summary).await,
+        OrderStatus::Paid => redrive(app, task, &order, now, summary).await,
+        OrderStatus::Closed | OrderStatus::Cancelled => retire(app, id, summary).await,
+    }
+}
+
+/// Nothing more awaits the order: out of the sweep.
+async fn retire<L, O: OrderStore, C>(
+    app: &App<L, O, C>,
+    id: &OrderId,
+    summary: &mut Summary,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    app.orders.retire(id).await?;
+    summary.retired += 1;
+    Ok(())
+}
+
+async fn close<L, O: OrderStore, C>(
+    app: &App<L, O, C>,
+    order: &Order,
+    now: BusinessTime,
+    summary: &mut Summary,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let s = &app.settings;
+    let nonce = pay_api::nonce(u128::from(fastrand::u64(..)));
+    let xml = pay_api::close_order_request(&s.merchant, &order.order_id, &nonce);
+    let answer = pay_api::call(&app.http, &s.pay_api_base, "/pay/closeorder", xml).await?;
+    match pay_api::read_close_order(&answer, &s.merchant)? {
+        CloseOutcome::AlreadyPaid => {
+            tracing::info!(order_id = %order.order_id, "paid at WeChat Pay after its deadline: waiting for the notify");
+            summary.waiting += 1;
+        }
+        CloseOutcome::Closed => match app
+            .orders
+            .end(&order.order_id, OrderStatus::Closed, now)
+            .await?
+        {
+            EndOutcome::Ended(order) => {
+                tracing::info!(order_id = %order.order_id, member = %order.member.masked(), "unpaid order closed");
+                summary.closed += 1;
+            }
+            EndOutcome::NotPending(_) | EndOutcome::Missing => summary.waiting += 1,
+        },
+    }
+    Ok(())
+}
+
+async fn redrive<L: LedgerStore, O: OrderStore, C>(
+    app: &App<L, O, C>,
+    task: Task,
+    order: &Order,
+    now: BusinessTime,
+    summary: &mut Summary,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let Some(posting) = order.pay_posting() else {
+        app.orders.retire(&order.order_id).await?;
+        summary.retired += 1;
+        return Ok(());
+    };
+    if app
+        .ledger
+        .posting(&order.member, &posting.id)
+        .await?
+        .is_some()
+    {
+        app.orders.retire(&order.order_id).await?;
+        summary.retired += 1;
+        return Ok(());
+    }
+    let grace_over = posting.at.plus_ms(REDRIVE_GRACE_MS) <= now;
+    if task != Task::Redrive || !grace_over {
+        summary.waiting += 1;
+        return Ok(());
+    }
+    app.publisher
+        .send(&app.settings.points_queue, &Envelope::posting(posting))
+        .await?;
+    tracing::warn!(order_id = %order.order_id, member = %order.member.masked(), "paid order had no posting: message re-sent");
+    summary.resent += 1;
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! Wiring only: configuration and clients built once, then the handler in `lib.rs`.
+
+use lambda_http::{service_fn, Error};
+use linli::config::{required, ProcessEnv};
+use linli::queue::Publisher;
+use linli::store::catalog::DynamoCatalog;
+use linli::store::pos::DynamoPos;
+use pos_api::{handle, App, Settings};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    linli::log::init_json();
+    let settings = Settings::from_source(&ProcessEnv)?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let app = App {
+        catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
+        pos: DynamoPos::new(dynamodb, required(&ProcessEnv, "TABLE_ORDERS")?),
+        publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
+        settings,
+    };
+    let app = &app;
+    lambda_http::run(service_fn(move |request| async move {
+        Ok::<_, Error>(handle(app, request).await)
+    }))
+    .await
+}

@@ -1,0 +1,260 @@
+//! The ledger's housekeeping through the stack: `ExpireLots` fired twice after the clock passes a
+//! lot's expiry expires it once and keeps the lot not yet due; the nightly `Audit` then finds the
+//! ledger clean; `VoidExpiredHolds` voids a hold once it has expired and only then (holds are
+//! posted straight to the table: the API takes them with issue 9).
+//! Moves the stack clock more than a year ahead; the tests after it take their times from it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use linli::ids::{MemberId, OrderId, PostingId};
+use linli::ledger::{lot_expired_from, Op, PostingRequest, Source};
+use linli::money::Points;
+use linli::store::checkpoints::CheckpointKey;
+use linli::store::ledger::item::{profile_key, HOLD_DUE, HOLD_SHARD};
+use linli::store::ledger::{DynamoLedger, LedgerStore};
+use linli::time::BusinessTime;
+use linli_e2e::{advance, call, clock, fire, login, stack_table, tag};
+use serde_json::{json, Value};
+
+const HOUR: i64 = 3_600_000;
+/// housekeeping's scan segments (`housekeeping::walk::SEGMENTS`).
+const SEGMENTS: u32 = 4;
+const MINUTE: i64 = 60_000;
+
+async fn ledger() -> DynamoLedger {
+    let (client, table) = stack_table("LedgerTable").await;
+    DynamoLedger::new(client, table)
+}
+
+async fn set_clock(at: BusinessTime) {
+    let (status, body) = call(
+        "POST",
+        "/_local/clock",
+        None,
+        Some(json!({ "now": at.to_string() })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A sign-in's points, posted as the Official Account posts them, at `at`.
+async fn sign_in(ledger: &DynamoLedger, member: &MemberId, at: BusinessTime, points: i64) {
+    let request = PostingRequest::new(
+        PostingId::sign_in(member, at.date()),
+        member.clone(),
+        at,
+        vec![Op::Earn {
+            source: Source::SignIn,
+            points: Points::new(points),
+        }],
+    );
+    ledger.post(&request).await.unwrap();
+}
+
+/// Forgets where `task`'s passes stand. In AWS time only moves forward; locally a restarted
+/// devstack's clock starts over while DynamoDB Local keeps the checkpoints, so the month (or
+/// day) this test moves to may have had its pass already.
+async fn forget_checkpoints(task: &str) {
+    let (client, table) = stack_table("ConfigTable").await;
+    let keys = (0..SEGMENTS)
+        .map(|segment| CheckpointKey::segment(task, segment))
+        .chain([CheckpointKey::pass(task)]);
+    for key in keys {
+        client
+            .delete_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(key.as_str().to_owned()))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Fires `task` until its pass is complete (a run covers what its time budget allows).
+async fn fire_until_done(task: &str) -> Vec<Value> {
+    let mut runs = vec![];
+    for _ in 0..10 {
+        let (status, summary) = fire("HousekeepingFunction", task).await;
+        assert_eq!(status, 200, "{task}: {summary}");
+        let done = summary["pass_done"] == true;
+        runs.push(summary);
+        if done {
+            return runs;
+        }
+    }
+    panic!("{task} did not complete its pass in 10 runs: {runs:?}");
+}
+
+#[tokio::test]
+async fn a_due_lot_expires_once_however_often_expire_lots_runs_and_the_audit_is_clean() {
+    let tag = tag();
+    let code = format!("test:o-{tag}:u-{tag}");
+    let (_, member) = login(&code).await;
+    let member = MemberId::parse(&member).unwrap();
+    let ledger = ledger().await;
+
+    // 5 points earned this month, 7 the next.
+    let start = clock().await;
+    let earned = start.month();
+    sign_in(&ledger, &member, start, 5).await;
+    let next = earned.plus(1).start().plus_ms(HOUR);
+    set_clock(next).await;
+    sign_in(&ledger, &member, next, 7).await;
+
+    // The first lot has expired from the start of month +13; the second not before +14.
+    let expiry = lot_expired_from(earned);
+    assert!(expiry < lot_expired_from(next.month()));
+    set_clock(expiry.plus_ms(HOUR)).await;
+    forget_checkpoints("ExpireLots").await;
+    let first = fire_until_done("ExpireLots").await;
+    assert_eq!(first[0]["month"], expiry.month().to_string(), "{first:?}");
+    let expired: u64 = first.iter().map(|r| r["expired"].as_u64().unwrap()).sum();
+    assert!(expired >= 1, "{first:?}");
+    // Fired again: the month's pass is done; nothing more is expired.
+    let (status, again) = fire("HousekeepingFunction", "ExpireLots").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (again["expired"].as_u64(), again["pass_done"].as_bool()),
+        (Some(0), Some(true))
+    );
+
+    let id = PostingId::expire(&member, earned);
+    let expiry_posting = ledger.posting(&member, &id).await.unwrap().unwrap();
+    assert_eq!(expiry_posting.result.available_delta, Points::new(-5));
+    let profile = ledger.profile(&member).await.unwrap().unwrap();
+    assert_eq!(
+        profile.available,
+        Points::new(7),
+        "the lot not yet due is kept"
+    );
+    assert_eq!(profile.lots.get(earned), Points::ZERO);
+    assert_eq!(profile.lots.get(next.month()), Points::new(7));
+    let (token, again_member) = login(&code).await; // a year on, the session has expired
+    assert_eq!(again_member, member.to_string());
+    let (status, me) = call("GET", "/api/me", Some(&token), None).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["available"], 7);
+    let kinds: Vec<&str> = me["postings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["kind"].as_str())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "expire").count(), 1, "{me}");
+
+    // The nightly audit over every member of the stack: balanced, with this member in it.
+    forget_checkpoints("Audit").await;
+    let audit = fire_until_done("Audit").await;
+    let last = audit.last().unwrap();
+    println!("Audit: {last}");
+    assert_eq!(last["pass"]["violations"], 0, "{audit:?}");
+    assert!(
+        last["pass"]["tally"]["members"].as_u64().unwrap() >= 1,
+        "{last}"
+    );
+    assert!(
+        last["pass"]["tally"]["system"]["breakage"]
+            .as_i64()
+            .unwrap()
+            >= 5,
+        "{last}"
+    );
+    let (status, repeat) = fire("HousekeepingFunction", "Audit").await;
+    assert_eq!(status, 200, "{repeat}");
+    assert_eq!(
+        repeat["published"], false,
+        "the day's result is published once"
+    );
+    assert_eq!(repeat["pass"], last["pass"]);
+}
+
+#[tokio::test]
+async fn void_expired_holds_voids_a_hold_once_it_has_expired_and_keeps_the_others() {
+    let tag = tag();
+    let (_, member) = login(&format!("test:o-{tag}:u-{tag}")).await;
+    let member = MemberId::parse(&member).unwrap();
+    let ledger = ledger().await;
+    let now = clock().await;
+    sign_in(&ledger, &member, now, 50).await;
+    let hold = |order: &OrderId, points: i64, expires_at: BusinessTime| {
+        PostingRequest::new(
+            PostingId::hold_order(order),
+            member.clone(),
+            now,
+            vec![Op::Hold {
+                order: order.clone(),
+                points: Points::new(points),
+                expires_at,
+            }],
+        )
+    };
+    let (soon, later) = (
+        OrderId::parse(&format!("O-{tag}-SOON")).unwrap(),
+        OrderId::parse(&format!("O-{tag}-LATER")).unwrap(),
+    );
+    ledger
+        .post(&hold(&soon, 20, now.plus_ms(15 * MINUTE)))
+        .await
+        .unwrap();
+    ledger
+        .post(&hold(&later, 10, now.plus_ms(45 * MINUTE)))
+        .await
+        .unwrap();
+
+    let void_of = |order: &OrderId| PostingId::void_order(order);
+    let (status, summary) = fire("HousekeepingFunction", "VoidExpiredHolds").await;
+    assert_eq!(status, 200, "{summary}");
+    assert!(
+        ledger
+            .posting(&member, &void_of(&soon))
+            .await
+            .unwrap()
+            .is_none(),
+        "not yet"
+    );
+
+    advance("20m").await;
+    for _ in 0..2 {
+        let (status, summary) = fire("HousekeepingFunction", "VoidExpiredHolds").await;
+        assert_eq!(status, 200, "{summary}");
+    }
+    let profile = ledger.profile(&member).await.unwrap().unwrap();
+    assert_eq!(
+        (profile.available, profile.held),
+        (Points::new(40), Points::new(10))
+    );
+    assert!(profile.holds.contains_key(&later) && !profile.holds.contains_key(&soon));
+    let voided = ledger
+        .posting(&member, &void_of(&soon))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(voided.result.available_delta, Points::new(20));
+    assert!(ledger
+        .posting(&member, &void_of(&later))
+        .await
+        .unwrap()
+        .is_none());
+
+    advance("30m").await;
+    let (status, summary) = fire("HousekeepingFunction", "VoidExpiredHolds").await;
+    assert_eq!(status, 200, "{summary}");
+    let profile = ledger.profile(&member).await.unwrap().unwrap();
+    assert_eq!(
+        (profile.available, profile.held),
+        (Points::new(50), Points::ZERO)
+    );
+    // With no hold open, the profile has left the hold index.
+    let (client, table) = stack_table("LedgerTable").await;
+    let item = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(profile_key(&member)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(!item.contains_key(HOLD_SHARD) && !item.contains_key(HOLD_DUE));
+}

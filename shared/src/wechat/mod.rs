@@ -8,6 +8,6 @@ pub mod oa_token;
 pub mod pay_api;
 pub mod pay_notify;
 pub mod pay_refund;
-pub mod pay_v3;
 pub mod pay_v2;
+pub mod pay_v3;
 pub mod xml;

@@ -189,7 +189,7 @@ fn open_envelope(
     nonce: &str,
     msg_signature: &str,
 ) -> Result<String, OaError> {
-    let outer = xml::parse(body)?;
+    let outer = xml::parse_borrowed(body)?;
     let encrypt = outer
         .get("Encrypt")
         .filter(|e| !e.is_empty())

@@ -2,9 +2,18 @@
 //! quick-xml and hardened for hostile input (DESIGN §6): at most 64 KiB, no DOCTYPE, no entities
 //! beyond XML's five and character references, no duplicate fields, bounded depth. One level of
 //! nesting is kept with dotted names (`ScanCodeInfo.ScanType`). Parsing never panics.
+//!
+//! [`parse_borrowed`] is the reader; [`parse`] copies its answer into an owned map. Hot paths
+//! (every OA push) read borrowed fields: most names and values are slices of the body.
 
-use quick_xml::events::Event;
+mod fields;
+
+pub use fields::{BorrowedFields, FieldLookup};
+
+use fields::{trim, Collector};
+use quick_xml::events::{BytesRef, Event};
 use quick_xml::Reader;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The largest body WeChat sends; anything bigger is refused before parsing.
@@ -32,6 +41,44 @@ pub enum XmlError {
 /// Fields of a WeChat XML document: element name (dotted below the root's children) → text.
 pub type Fields = BTreeMap<String, String>;
 
+/// Appends a piece of an element's text. While the text so far is only whitespace it is
+/// replaced, not extended: values are trimmed, and this keeps the usual `<![CDATA[…]]>`
+/// after a newline a slice of the body.
+fn append<'a>(value: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+    if trim(value).is_empty() {
+        *value = piece;
+    } else if !piece.is_empty() {
+        value.to_mut().push_str(&piece);
+    }
+}
+
+/// `part` as a slice of `text` when it lies inside it, else a copy. quick-xml's borrowed
+/// reader hands out slices of its input but ties element names to the event's lifetime.
+fn within<'a>(text: &'a str, part: &str) -> Cow<'a, str> {
+    let start = part.as_ptr().addr().wrapping_sub(text.as_ptr().addr());
+    match text.get(start..start.saturating_add(part.len())) {
+        Some(slice) if slice == part => Cow::Borrowed(slice),
+        _ => Cow::Owned(part.to_owned()),
+    }
+}
+
+/// The field name of `name` inside the open elements `open` (root first): the name itself
+/// right under the root, else dotted with its ancestors below the root.
+fn key<'a>(open: &[(Cow<'a, str>, bool)], name: Cow<'a, str>) -> Cow<'a, str> {
+    match open.get(1..) {
+        Some(ancestors) if !ancestors.is_empty() => {
+            let mut key = String::new();
+            for (ancestor, _) in ancestors {
+                key.push_str(ancestor);
+                key.push('.');
+            }
+            key.push_str(&name);
+            Cow::Owned(key)
+        }
+        _ => name,
+    }
+}
+
 fn predefined(name: &str) -> Option<char> {
     Some(match name {
         "lt" => '<',
@@ -43,18 +90,36 @@ fn predefined(name: &str) -> Option<char> {
     })
 }
 
+/// A character reference, or one of XML's five predefined entities; anything else is refused.
+fn resolve(reference: &BytesRef<'_>) -> Result<char, XmlError> {
+    if reference.is_char_ref() {
+        return match reference.resolve_char_ref() {
+            Ok(Some(c)) => Ok(c),
+            _ => Err(XmlError::Malformed("bad character reference".into())),
+        };
+    }
+    let name = reference.xml10_content();
+    predefined(&name).ok_or_else(|| XmlError::Entity(name.chars().take(32).collect()))
+}
+
 /// Parses `body` into its fields.
 pub fn parse(body: &[u8]) -> Result<Fields, XmlError> {
+    Ok(parse_borrowed(body)?.into_owned())
+}
+
+/// Parses `body` into its fields, borrowing from it: the same fields and errors as [`parse`],
+/// without copying each name and value.
+pub fn parse_borrowed(body: &[u8]) -> Result<BorrowedFields<'_>, XmlError> {
     if body.len() > MAX_BODY {
         return Err(XmlError::TooLarge);
     }
     let text = std::str::from_utf8(body).map_err(|_| XmlError::NotUtf8)?;
     let mut reader = Reader::from_str(text);
-    let mut fields = Fields::new();
-    let mut path: Vec<String> = Vec::new();
-    // Per open element: whether it has child elements (then it is a parent, not a field).
-    let mut parents: Vec<bool> = Vec::new();
-    let mut value = String::new();
+    let mut fields = Collector::new();
+    // Open elements, root first, each with whether it has child elements (then it is a parent,
+    // not a field).
+    let mut open: Vec<(Cow<'_, str>, bool)> = Vec::with_capacity(MAX_DEPTH);
+    let mut value = Cow::Borrowed("");
     let mut saw_root = false;
     loop {
         let event = reader
@@ -63,82 +128,54 @@ pub fn parse(body: &[u8]) -> Result<Fields, XmlError> {
         match event {
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Start(start) => {
-                if path.is_empty() {
+                if open.is_empty() {
                     if saw_root {
                         return Err(XmlError::Malformed("more than one root element".into()));
                     }
                     saw_root = true;
                 }
-                if path.len() >= MAX_DEPTH {
+                if open.len() >= MAX_DEPTH {
                     return Err(XmlError::TooDeep);
                 }
-                if let Some(parent) = parents.last_mut() {
-                    *parent = true;
+                if let Some((_, is_parent)) = open.last_mut() {
+                    *is_parent = true;
                 }
-                path.push(start.name().as_ref().to_owned());
-                parents.push(false);
-                value.clear();
+                open.push((within(text, start.name().as_ref()), false));
+                value = Cow::Borrowed("");
             }
             Event::Empty(empty) => {
-                if path.is_empty() {
+                if open.is_empty() {
                     return Err(XmlError::Malformed("empty root element".into()));
                 }
-                if let Some(parent) = parents.last_mut() {
-                    *parent = true;
+                if let Some((_, is_parent)) = open.last_mut() {
+                    *is_parent = true;
                 }
-                let name = empty.name();
-                let mut key: Vec<&str> = path.iter().skip(1).map(String::as_str).collect();
-                key.push(name.as_ref());
-                insert(&mut fields, key.join("."), String::new())?;
+                let name = within(text, empty.name().as_ref());
+                fields.insert(key(&open, name), Cow::Borrowed(""))?;
             }
             Event::End(_) => {
-                let is_parent = parents.pop().unwrap_or(false);
-                let name = path.pop().unwrap_or_default();
-                // Only leaves carry values; a parent's own (whitespace) text is dropped. Most
-                // fields sit right under the root: their name is the key as it is.
-                if !path.is_empty() && !is_parent {
-                    let key = match path.len() {
-                        1 => name,
-                        _ => format!("{}.{name}", path[1..].join(".")),
-                    };
-                    insert(&mut fields, key, std::mem::take(&mut value))?;
-                }
-                value.clear();
-            }
-            Event::Text(t) => value.push_str(&t.xml10_content()),
-            Event::CData(c) => value.push_str(&c.xml10_content()),
-            Event::GeneralRef(r) => {
-                if r.is_char_ref() {
-                    match r.resolve_char_ref() {
-                        Ok(Some(c)) => value.push(c),
-                        _ => return Err(XmlError::Malformed("bad character reference".into())),
-                    }
-                } else {
-                    let name = r.xml10_content().into_owned();
-                    match predefined(&name) {
-                        Some(c) => value.push(c),
-                        None => return Err(XmlError::Entity(name.chars().take(32).collect())),
+                // Only leaves carry values; a parent's own (whitespace) text is dropped.
+                if let Some((name, is_parent)) = open.pop() {
+                    if !open.is_empty() && !is_parent {
+                        let text = std::mem::replace(&mut value, Cow::Borrowed(""));
+                        fields.insert(key(&open, name), text)?;
                     }
                 }
+                value = Cow::Borrowed("");
             }
+            Event::Text(t) => append(&mut value, t.xml10_content()),
+            Event::CData(c) => append(&mut value, c.xml10_content()),
+            Event::GeneralRef(r) => value.to_mut().push(resolve(&r)?),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }
     }
-    if !saw_root || !path.is_empty() {
+    if !saw_root || !open.is_empty() {
         return Err(XmlError::Malformed(
             "unclosed or missing root element".into(),
         ));
     }
-    Ok(fields)
-}
-
-fn insert(fields: &mut Fields, key: String, value: String) -> Result<(), XmlError> {
-    if fields.contains_key(&key) {
-        return Err(XmlError::Duplicate(key.chars().take(64).collect()));
-    }
-    fields.insert(key, value.trim().to_owned());
-    Ok(())
+    Ok(fields.finish())
 }
 
 /// Writes `fields` as `<xml><k><![CDATA[v]]></k>…</xml>`; a `]]>` inside a value is split
@@ -159,7 +196,7 @@ pub fn push_cdata(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push_str("><![CDATA[");
     let mut rest = value;
-    while let Some(at) = rest.find("]]>") {
+    while let Some(at) = cdata_end(rest) {
         out.push_str(&rest[..at]);
         out.push_str("]]]]><![CDATA[>");
         rest = &rest[at + 3..];
@@ -168,6 +205,20 @@ pub fn push_cdata(out: &mut String, name: &str, value: &str) {
     out.push_str("]]></");
     out.push_str(name);
     out.push('>');
+}
+
+/// Where the first `]]>` in `text` starts. Looks for `]` (a plain byte search) rather than
+/// `str::find("]]>")`, whose searcher costs more to set up than most values cost to scan.
+fn cdata_end(text: &str) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let at = from + text.get(from..)?.find(']')?;
+        if text.get(at..)?.starts_with("]]>") {
+            return Some(at);
+        }
+        // `]` is one byte, so the next byte starts a character.
+        from = at + 1;
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +287,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn any_written_value_reads_back(value in "[\\]>a<&]{0,24}") {
+            let xml = write([("v", value.as_str())]);
+            let back = parse(xml.as_bytes()).unwrap();
+            prop_assert_eq!(back["v"].as_str(), value.trim());
+        }
+
         #[test]
         fn the_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse(&bytes);

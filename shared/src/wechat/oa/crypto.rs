@@ -7,8 +7,8 @@
 use super::padding::{pad, unpad, PAD_BLOCK};
 use super::OaError;
 use crate::wechat::xml::MAX_BODY;
-use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
-use aes::{Aes256, Block};
+use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, InnerIvInit, KeyInit};
+use aes::{Aes256Dec, Aes256Enc, Block};
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::Engine;
@@ -35,11 +35,14 @@ const KEY_BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// The 32-byte AES-256 key of an Official Account's safe mode; the IV is its first 16 bytes.
-/// `Debug` never shows it.
+/// Kept as its expanded round keys, so each message skips the key schedule. `Debug` never
+/// shows it.
 /// No `PartialEq`: keys are not compared (that would not be constant time).
 #[derive(Clone)]
 pub struct AesKey {
-    key: [u8; KEY_LEN],
+    encrypt: Aes256Enc,
+    decrypt: Aes256Dec,
+    iv: [u8; IV_LEN],
 }
 
 impl AesKey {
@@ -55,14 +58,14 @@ impl AesKey {
             .map_err(|_| OaError::KeyNotBase64)?;
         // 43 characters and "=" are 32 bytes, unless a `=` inside shortened them.
         let key = <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| OaError::KeyNotBase64)?;
-        Ok(Self { key })
-    }
-
-    fn iv(&self) -> [u8; IV_LEN] {
-        let mut iv = [0u8; IV_LEN];
-        // Cannot panic: IV_LEN <= KEY_LEN is asserted at compile time.
-        iv.copy_from_slice(&self.key[..IV_LEN]);
-        iv
+        let (iv, _) = key
+            .split_first_chunk::<IV_LEN>()
+            .ok_or(OaError::KeyNotBase64)?;
+        Ok(Self {
+            encrypt: Aes256Enc::new(&key.into()),
+            decrypt: Aes256Dec::new(&key.into()),
+            iv: *iv,
+        })
     }
 }
 
@@ -82,6 +85,25 @@ pub fn encrypt(
     appid: &str,
     random_prefix: [u8; RANDOM_PREFIX_LEN],
 ) -> String {
+    let mut out = String::with_capacity(encrypted_len(xml, appid));
+    encrypt_into(key, xml, appid, random_prefix, &mut out);
+    out
+}
+
+/// The length of [`encrypt`]'s answer, in bytes.
+pub(super) fn encrypted_len(xml: &str, appid: &str) -> usize {
+    let padded = (HEADER_LEN + xml.len() + appid.len()) / PAD_BLOCK * PAD_BLOCK + PAD_BLOCK;
+    padded.div_ceil(3) * 4
+}
+
+/// [`encrypt`], appending the base64 to `out` (replies write it straight into the envelope).
+pub(super) fn encrypt_into(
+    key: &AesKey,
+    xml: &str,
+    appid: &str,
+    random_prefix: [u8; RANDOM_PREFIX_LEN],
+    out: &mut String,
+) {
     let xml_len = u32::try_from(xml.len()).unwrap_or(u32::MAX);
     debug_assert!(usize::try_from(xml_len).is_ok_and(|len| len == xml.len()));
     let mut plain = Vec::with_capacity(HEADER_LEN + xml.len() + appid.len() + PAD_BLOCK);
@@ -91,7 +113,7 @@ pub fn encrypt(
     plain.extend_from_slice(appid.as_bytes());
     pad(&mut plain);
     seal(key, &mut plain);
-    STANDARD.encode(plain)
+    STANDARD.encode_string(plain, out);
 }
 
 /// Decrypts a safe-mode `Encrypt` text (or the GET check's `echostr`) and returns the inner XML
@@ -110,7 +132,16 @@ pub fn decrypt(key: &AesKey, encrypt_b64: &str, expected_appid: &str) -> Result<
         return Err(OaError::CiphertextLength { len });
     }
     open(key, &mut buf);
-    let content = unpad(&buf)?;
+    let msg_len = message_len(unpad(&buf)?, expected_appid)?;
+    // The message moves to the front of the buffer it was decrypted in: no second copy.
+    buf.truncate(HEADER_LEN + msg_len);
+    buf.drain(..HEADER_LEN);
+    String::from_utf8(buf).map_err(|_| OaError::NotUtf8)
+}
+
+/// The length of the message inside the unpadded plaintext `content`, once its header and
+/// AppID check out.
+fn message_len(content: &[u8], expected_appid: &str) -> Result<usize, OaError> {
     let (header, rest) = content
         .split_at_checked(HEADER_LEN)
         .ok_or(OaError::Truncated)?;
@@ -125,18 +156,18 @@ pub fn decrypt(key: &AesKey, encrypt_b64: &str, expected_appid: &str) -> Result<
         available: rest.len(),
     };
     let msg_len = usize::try_from(declared).map_err(|_| out_of_range.clone())?;
-    let (msg, appid) = rest.split_at_checked(msg_len).ok_or(out_of_range)?;
+    let (_msg, appid) = rest.split_at_checked(msg_len).ok_or(out_of_range)?;
     if appid != expected_appid.as_bytes() {
         return Err(OaError::ForeignAppId);
     }
-    String::from_utf8(msg.to_vec()).map_err(|_| OaError::NotUtf8)
+    Ok(msg_len)
 }
 
 /// AES-256-CBC encryption in place, no padding; `buf` is whole 16-byte blocks.
 fn seal(key: &AesKey, buf: &mut [u8]) {
     let (blocks, tail) = Block::slice_as_chunks_mut(buf);
     debug_assert!(tail.is_empty());
-    cbc::Encryptor::<Aes256>::new(&key.key.into(), &key.iv().into()).encrypt_blocks(blocks);
+    cbc::Encryptor::inner_iv_init(key.encrypt.clone(), &key.iv.into()).encrypt_blocks(blocks);
 }
 
 /// AES-256-CBC decryption in place, no padding; a partial last block is left as it is (callers
@@ -144,7 +175,7 @@ fn seal(key: &AesKey, buf: &mut [u8]) {
 fn open(key: &AesKey, buf: &mut [u8]) {
     let (blocks, tail) = Block::slice_as_chunks_mut(buf);
     debug_assert!(tail.is_empty());
-    cbc::Decryptor::<Aes256>::new(&key.key.into(), &key.iv().into()).decrypt_blocks(blocks);
+    cbc::Decryptor::inner_iv_init(key.decrypt.clone(), &key.iv.into()).decrypt_blocks(blocks);
 }
 
 #[cfg(test)]

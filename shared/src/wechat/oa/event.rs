@@ -3,7 +3,7 @@
 
 use super::message::{degrees, metres, required};
 use super::OaError;
-use crate::wechat::xml::Fields;
+use crate::wechat::xml::FieldLookup;
 
 /// An `event` push, by `Event` (compared without ASCII case).
 #[derive(Clone, Debug, PartialEq)]
@@ -26,12 +26,12 @@ pub enum Event {
 }
 
 /// Reads the `Event` of a push whose `MsgType` is `event`; errors name the missing field.
-pub(super) fn read(fields: &Fields) -> Result<Event, OaError> {
+pub(super) fn read(fields: &(impl FieldLookup + ?Sized)) -> Result<Event, OaError> {
     let name = required(fields, "Event")?;
     let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
     let event = if is("subscribe") {
         let scene = fields
-            .get("EventKey")
+            .field("EventKey")
             .and_then(|key| key.strip_prefix("qrscene_"))
             .filter(|scene| !scene.is_empty())
             .map(str::to_owned);
@@ -63,6 +63,7 @@ pub(super) fn read(fields: &Fields) -> Result<Event, OaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wechat::xml::Fields;
 
     fn fields(pairs: &[(&str, &str)]) -> Fields {
         pairs

@@ -5,7 +5,7 @@
 use super::event::{self, Event};
 use super::OaError;
 use crate::ids::OpenId;
-use crate::wechat::xml::{self, Fields};
+use crate::wechat::xml::{self, FieldLookup, Fields};
 
 /// An inbound OA message or event push.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,13 +42,18 @@ pub enum Message {
 
 impl Inbound {
     /// Parses an XML body with the hardened reader (64 KiB cap, no DOCTYPE or entities).
+    /// Fields are read borrowed from `body`; only what `Inbound` keeps is copied.
     pub fn parse(body: &[u8]) -> Result<Self, OaError> {
-        Self::from_fields(&xml::parse(body)?)
+        Self::read(&xml::parse_borrowed(body)?)
     }
 
     /// Reads the fields of a push. Errors name the missing or malformed field, never its value
     /// (an OpenID must not reach the logs raw).
     pub fn from_fields(fields: &Fields) -> Result<Self, OaError> {
+        Self::read(fields)
+    }
+
+    fn read(fields: &(impl FieldLookup + ?Sized)) -> Result<Self, OaError> {
         let to_user = required(fields, "ToUserName")?.to_owned();
         let from_user = OpenId::parse(required(fields, "FromUserName")?)
             .map_err(|_| malformed("FromUserName", "not an OpenID"))?;
@@ -65,7 +70,7 @@ impl Inbound {
             Message::Location {
                 lat: degrees(fields, "Location_X", 90.0)?,
                 lng: degrees(fields, "Location_Y", 180.0)?,
-                label: fields.get("Label").cloned().unwrap_or_default(),
+                label: fields.field("Label").unwrap_or_default().to_owned(),
                 msg_id: msg_id(fields)?,
             }
         } else if msg_type.eq_ignore_ascii_case("event") {
@@ -94,11 +99,16 @@ impl Inbound {
     }
 }
 
-fn dedup_key(fields: &Fields, from_user: &OpenId, create_time: i64, msg_type: &str) -> String {
-    if let Some(msg_id) = fields.get("MsgId").filter(|id| !id.is_empty()) {
-        return msg_id.clone();
+fn dedup_key(
+    fields: &(impl FieldLookup + ?Sized),
+    from_user: &OpenId,
+    create_time: i64,
+    msg_type: &str,
+) -> String {
+    if let Some(msg_id) = fields.field("MsgId").filter(|id| !id.is_empty()) {
+        return msg_id.to_owned();
     }
-    let text = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
+    let text = |name: &str| fields.field(name).unwrap_or_default();
     [
         from_user.as_str(),
         &create_time.to_string(),
@@ -114,29 +124,36 @@ fn malformed(field: &'static str, why: &'static str) -> OaError {
 }
 
 /// The field's text; it must be there, possibly empty.
-fn present<'a>(fields: &'a Fields, name: &'static str) -> Result<&'a str, OaError> {
-    fields
-        .get(name)
-        .map(String::as_str)
-        .ok_or(OaError::MissingField(name))
+fn present<'a>(
+    fields: &'a (impl FieldLookup + ?Sized),
+    name: &'static str,
+) -> Result<&'a str, OaError> {
+    fields.field(name).ok_or(OaError::MissingField(name))
 }
 
 /// The field's text; it must be there and non-empty.
-pub(super) fn required<'a>(fields: &'a Fields, name: &'static str) -> Result<&'a str, OaError> {
+pub(super) fn required<'a>(
+    fields: &'a (impl FieldLookup + ?Sized),
+    name: &'static str,
+) -> Result<&'a str, OaError> {
     present(fields, name)
         .ok()
         .filter(|text| !text.is_empty())
         .ok_or(OaError::MissingField(name))
 }
 
-fn msg_id(fields: &Fields) -> Result<u64, OaError> {
+fn msg_id(fields: &(impl FieldLookup + ?Sized)) -> Result<u64, OaError> {
     required(fields, "MsgId")?
         .parse()
         .map_err(|_| malformed("MsgId", "not a 64-bit unsigned integer"))
 }
 
 /// A finite decimal number of degrees within `-limit..=limit`.
-pub(super) fn degrees(fields: &Fields, name: &'static str, limit: f64) -> Result<f64, OaError> {
+pub(super) fn degrees(
+    fields: &(impl FieldLookup + ?Sized),
+    name: &'static str,
+    limit: f64,
+) -> Result<f64, OaError> {
     required(fields, name)?
         .parse::<f64>()
         .ok()
@@ -145,7 +162,10 @@ pub(super) fn degrees(fields: &Fields, name: &'static str, limit: f64) -> Result
 }
 
 /// A finite, non-negative decimal number of metres.
-pub(super) fn metres(fields: &Fields, name: &'static str) -> Result<f64, OaError> {
+pub(super) fn metres(
+    fields: &(impl FieldLookup + ?Sized),
+    name: &'static str,
+) -> Result<f64, OaError> {
     required(fields, name)?
         .parse::<f64>()
         .ok()

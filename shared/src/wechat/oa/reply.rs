@@ -2,8 +2,8 @@
 //! safe-mode envelope around any reply. Text goes in CDATA through `xml::write`; numbers
 //! (`CreateTime`, `TimeStamp`) are written bare, as WeChat sends and expects them.
 
-use super::crypto::{encrypt, AesKey};
-use super::signature::msg_signature;
+use super::crypto::{encrypt_into, encrypted_len, AesKey};
+use super::signature::{msg_signature_hex, SIGNATURE_LEN};
 use crate::ids::OpenId;
 use crate::wechat::xml;
 
@@ -18,19 +18,72 @@ enum Node<'a> {
     Number(&'a str, i64),
 }
 
-/// `<xml>…</xml>` with `nodes` in order; element names are our own constants.
-fn document(nodes: &[Node<'_>]) -> String {
-    let mut out = String::with_capacity(256);
-    out.push_str("<xml>");
-    for node in nodes {
-        match node {
-            Node::Text(name, value) => xml::push_cdata(&mut out, name, value),
+/// `<xml></xml>`, in bytes.
+const ROOT_LEN: usize = 11;
+/// What a CDATA node adds to its name (twice) and value: `<><![CDATA[]]></>`, in bytes.
+const CDATA_NODE_LEN: usize = 17;
+/// The longest `i64` in decimal (`-9223372036854775808`), in bytes.
+const DECIMAL_LEN_MAX: usize = 20;
+
+impl Node<'_> {
+    /// The node's length in bytes, unless a value holds `]]>` (then the String grows once).
+    fn len(&self) -> usize {
+        match self {
+            Node::Text(name, value) => CDATA_NODE_LEN + 2 * name.len() + value.len(),
+            Node::Number(name, _) => 5 + 2 * name.len() + DECIMAL_LEN_MAX,
+        }
+    }
+
+    fn push(&self, out: &mut String) {
+        match self {
+            Node::Text(name, value) => xml::push_cdata(out, name, value),
             Node::Number(name, value) => {
-                use std::fmt::Write;
-                // Writing to a String cannot fail.
-                let _ = write!(out, "<{name}>{value}</{name}>");
+                let mut digits = [0u8; DECIMAL_LEN_MAX];
+                out.push('<');
+                out.push_str(name);
+                out.push('>');
+                out.push_str(decimal(*value, &mut digits));
+                out.push_str("</");
+                out.push_str(name);
+                out.push('>');
             }
         }
+    }
+}
+
+/// `value` in decimal, written into the end of `digits`: no allocation, and none of `fmt`'s
+/// machinery, which costs more than the rest of a number node.
+fn decimal(value: i64, digits: &mut [u8; DECIMAL_LEN_MAX]) -> &str {
+    let mut rest = value.unsigned_abs();
+    let mut start = DECIMAL_LEN_MAX;
+    for slot in digits.iter_mut().rev() {
+        // A remainder of 10 is a digit, so it fits a u8.
+        *slot = b'0' + u8::try_from(rest % 10).unwrap_or_default();
+        start -= 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    // At most 19 digits: there is room for the sign.
+    if let Some(sign) = start.checked_sub(1).filter(|_| value < 0) {
+        if let Some(slot) = digits.get_mut(sign) {
+            *slot = b'-';
+            start = sign;
+        }
+    }
+    digits
+        .get(start..)
+        .and_then(|text| std::str::from_utf8(text).ok())
+        .unwrap_or_default()
+}
+
+/// `<xml>…</xml>` with `nodes` in order; element names are our own constants.
+fn document(nodes: &[Node<'_>]) -> String {
+    let mut out = String::with_capacity(ROOT_LEN + nodes.iter().map(Node::len).sum::<usize>());
+    out.push_str("<xml>");
+    for node in nodes {
+        node.push(&mut out);
     }
     out.push_str("</xml>");
     out
@@ -50,9 +103,10 @@ pub fn text_reply(to_user: &OpenId, from_user: &str, create_time: i64, content: 
 }
 
 /// Wraps `reply_xml` for a safe-mode account: `<xml><Encrypt/><MsgSignature/><TimeStamp/>
-/// <Nonce/></xml>`, where `Encrypt` is [`encrypt`] of the reply for `appid` with the caller's
-/// 16 random bytes, `MsgSignature` is [`msg_signature`] over `token`, `timestamp` (seconds
-/// since the Unix epoch, signed as its decimal text), `nonce` and the ciphertext.
+/// <Nonce/></xml>`, where `Encrypt` is [`super::encrypt`] of the reply for `appid` with the
+/// caller's 16 random bytes, `MsgSignature` is [`super::msg_signature`] over `token`,
+/// `timestamp` (seconds since the Unix epoch, signed as its decimal text), `nonce` and the
+/// ciphertext.
 pub fn encrypted_reply(
     key: &AesKey,
     token: &str,
@@ -62,14 +116,31 @@ pub fn encrypted_reply(
     nonce: &str,
     random_prefix: [u8; 16],
 ) -> String {
-    let encrypted = encrypt(key, reply_xml, appid, random_prefix);
-    let signature = msg_signature(token, &timestamp.to_string(), nonce, &encrypted);
-    document(&[
-        Node::Text("Encrypt", &encrypted),
-        Node::Text("MsgSignature", &signature),
+    let encrypted_len = encrypted_len(reply_xml, appid);
+    let nodes = [
+        Node::Text("Encrypt", ""),
+        Node::Text("MsgSignature", ""),
         Node::Number("TimeStamp", timestamp),
         Node::Text("Nonce", nonce),
-    ])
+    ];
+    let nodes_len = nodes.iter().map(Node::len).sum::<usize>();
+    let mut out = String::with_capacity(ROOT_LEN + nodes_len + encrypted_len + SIGNATURE_LEN);
+    // The ciphertext goes straight into the envelope and is signed there: base64 has no `]`,
+    // so it cannot end its CDATA section early.
+    out.push_str("<xml><Encrypt><![CDATA[");
+    let start = out.len();
+    encrypt_into(key, reply_xml, appid, random_prefix, &mut out);
+    let mut digits = [0u8; DECIMAL_LEN_MAX];
+    let timestamp_text = decimal(timestamp, &mut digits);
+    let encrypted = out.get(start..).unwrap_or_default();
+    debug_assert_eq!(encrypted.len(), encrypted_len);
+    let signature = msg_signature_hex(token, timestamp_text, nonce, encrypted);
+    out.push_str("]]></Encrypt>");
+    xml::push_cdata(&mut out, "MsgSignature", signature.as_str());
+    Node::Number("TimeStamp", timestamp).push(&mut out);
+    xml::push_cdata(&mut out, "Nonce", nonce);
+    out.push_str("</xml>");
+    out
 }
 
 #[cfg(test)]
@@ -77,6 +148,23 @@ mod tests {
     use super::super::tests::cases;
     use super::super::{decrypt, verify_msg_signature, Inbound, Message};
     use super::*;
+
+    #[test]
+    fn numbers_are_written_in_decimal_like_display() {
+        for value in [
+            0,
+            7,
+            -7,
+            10,
+            1_409_735_669,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            let mut digits = [0u8; DECIMAL_LEN_MAX];
+            assert_eq!(decimal(value, &mut digits), value.to_string());
+        }
+    }
 
     #[test]
     fn a_text_reply_reads_back_with_a_bare_create_time() {

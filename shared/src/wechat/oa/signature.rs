@@ -9,15 +9,38 @@ use subtle::ConstantTimeEq;
 /// How far a request's `timestamp` may be from Linli's clock, in seconds (DESIGN §6: ±5 min).
 pub const TIMESTAMP_SKEW_S_MAX: i64 = 5 * 60;
 
-/// Lowercase hex SHA-1 of `parts` sorted by bytes and concatenated. The order of `parts` is
-/// irrelevant; a duplicate part (token equal to nonce) counts twice.
-fn sorted_sha1_hex(parts: &mut [&str]) -> String {
+/// Length of a SHA-1 digest, in bytes.
+const DIGEST_LEN: usize = 20;
+/// Length of a signature: a SHA-1 digest in hex.
+pub(super) const SIGNATURE_LEN: usize = 2 * DIGEST_LEN;
+
+/// A signature as lowercase ASCII hex digits, on the stack: checks allocate nothing.
+pub(super) struct HexSignature([u8; SIGNATURE_LEN]);
+
+impl HexSignature {
+    pub(super) fn as_str(&self) -> &str {
+        // Always Ok: hex digits are ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// SHA-1 of `parts` sorted by bytes and concatenated. The order of `parts` is irrelevant; a
+/// duplicate part (token equal to nonce) counts twice.
+fn sorted_sha1(parts: &mut [&str]) -> [u8; DIGEST_LEN] {
     parts.sort_unstable();
     let mut hasher = Sha1::new();
     for part in parts.iter() {
         hasher.update(part.as_bytes());
     }
-    hex::encode(hasher.finalize())
+    hasher.finalize().into()
+}
+
+/// [`sorted_sha1`] in lowercase hex.
+fn sorted_sha1_hex(parts: &mut [&str]) -> HexSignature {
+    let mut hex = [0u8; SIGNATURE_LEN];
+    // Cannot fail: the 20-byte digest fills the 40 digits exactly.
+    let _ = hex::encode_to_slice(sorted_sha1(parts), &mut hex);
+    HexSignature(hex)
 }
 
 /// The plain-mode `signature` query parameter: 40 lowercase hex characters of SHA-1 over the
@@ -25,19 +48,36 @@ fn sorted_sha1_hex(parts: &mut [&str]) -> String {
 /// as they arrive in the query string (the timestamp is hashed as text, not as a number).
 pub fn signature(token: &str, timestamp: &str, nonce: &str) -> String {
     sorted_sha1_hex(&mut [token, timestamp, nonce])
+        .as_str()
+        .to_owned()
 }
 
 /// The safe-mode `msg_signature`: like [`signature`] with the `Encrypt` text (base64, as sent)
 /// as a fourth part. For the GET URL check `encrypt` is the URL-decoded `echostr`.
 pub fn msg_signature(token: &str, timestamp: &str, nonce: &str, encrypt: &str) -> String {
+    msg_signature_hex(token, timestamp, nonce, encrypt)
+        .as_str()
+        .to_owned()
+}
+
+/// [`msg_signature`] on the stack.
+pub(super) fn msg_signature_hex(
+    token: &str,
+    timestamp: &str,
+    nonce: &str,
+    encrypt: &str,
+) -> HexSignature {
     sorted_sha1_hex(&mut [token, timestamp, nonce, encrypt])
 }
 
-/// Compares in constant time; `given` may be in either hex case. An empty token never
-/// verifies: anyone could compute its signatures, so it can only be a misconfiguration.
-fn verify(token: &str, expected: &str, given: &str) -> Result<(), OaError> {
-    let given = given.to_ascii_lowercase();
-    if token.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+/// Compares digests in constant time. `given` may be in either hex case: it is decoded (on the
+/// stack), and decoding reads digits, not their case; one that is not 40 hex digits never
+/// matches (its length and alphabet are no secret). An empty token never verifies: anyone
+/// could compute its signatures, so it can only be a misconfiguration.
+fn verify(token: &str, expected: &[u8; DIGEST_LEN], given: &str) -> Result<(), OaError> {
+    let mut given_digest = [0u8; DIGEST_LEN];
+    let decoded = hex::decode_to_slice(given, &mut given_digest).is_ok();
+    if token.is_empty() || !decoded || !bool::from(expected.ct_eq(&given_digest)) {
         return Err(OaError::BadSignature);
     }
     Ok(())
@@ -51,7 +91,7 @@ pub fn verify_signature(
     nonce: &str,
     given: &str,
 ) -> Result<(), OaError> {
-    verify(token, &signature(token, timestamp, nonce), given)
+    verify(token, &sorted_sha1(&mut [token, timestamp, nonce]), given)
 }
 
 /// Checks a safe-mode `msg_signature` over `encrypt`. Call it before [`super::decrypt`]: the
@@ -65,7 +105,7 @@ pub fn verify_msg_signature(
 ) -> Result<(), OaError> {
     verify(
         token,
-        &msg_signature(token, timestamp, nonce, encrypt),
+        &sorted_sha1(&mut [token, timestamp, nonce, encrypt]),
         given,
     )
 }
@@ -107,7 +147,7 @@ mod tests {
             let inputs = &case["inputs"];
             if let Some(parts) = inputs["parts"].as_array() {
                 let mut parts: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
-                assert_eq!(sorted_sha1_hex(&mut parts), expected, "{id}");
+                assert_eq!(sorted_sha1_hex(&mut parts).as_str(), expected, "{id}");
                 continue;
             }
             let (token, timestamp, nonce) = (
@@ -183,6 +223,27 @@ mod tests {
             verify_signature("test", "1410685589", "test", upper),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_mixed_case_signature_verifies_and_anything_but_forty_hex_digits_is_refused() {
+        let mixed = "f21891DE399b4e33a1a93c9a7b8a8fffb5a443FF";
+        assert_eq!(
+            verify_signature("test", "1410685589", "test", mixed),
+            Ok(())
+        );
+        for given in [
+            "f21891de399b4e33a1a93c9a7b8a8fffb5a443ff0",
+            "f21891de399b4e33a1a93c9a7b8a8fffb5a443f",
+            "f21891de399b4e33a1a93c9a7b8a8fffb5a443fg",
+            "f21891de399b4e33a1a93c9a7b8a8fffb5a443f\u{e9}",
+        ] {
+            assert_eq!(
+                verify_signature("test", "1410685589", "test", given),
+                Err(OaError::BadSignature),
+                "{given}"
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,23 @@ pub mod wru;
 
 pub use error::StoreError;
 
+/// The item with `key`, read strongly consistently (what every store reads before it decides).
+pub(crate) async fn get_consistent(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: ledger::item::Item,
+) -> Result<Option<ledger::item::Item>, StoreError> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| StoreError::dynamo("GetItem", e))?;
+    Ok(output.item)
+}
+
 /// Puts `item`, replacing any item with its key (caches and catalog data, never postings).
 pub(crate) async fn put(
     client: &aws_sdk_dynamodb::Client,

@@ -133,16 +133,7 @@ fn build<T, E: std::error::Error>(built: Result<T, E>) -> Result<T, StoreError> 
 
 impl DynamoOrders {
     async fn read(&self, key: Item) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        Ok(out.item)
+        super::get_consistent(&self.client, &self.table, key).await
     }
 
     async fn order_now(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {

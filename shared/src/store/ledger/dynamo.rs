@@ -77,16 +77,7 @@ impl DynamoLedger {
     }
 
     pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        Ok(output.item)
+        crate::store::get_consistent(&self.client, &self.table, key).await
     }
 
     pub(super) async fn stored_posting(

@@ -78,6 +78,14 @@ impl BusinessTime {
         self.in_shanghai().format("%Y%m%d%H%M%S").to_string()
     }
 
+    /// RFC 3339 to the second in Beijing time, as WeChat Pay v3 writes times
+    /// (`2026-11-25T10:30:00+08:00`, e.g. `time_expire`).
+    pub fn shanghai_rfc3339(self) -> String {
+        self.in_shanghai()
+            .format("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
+    }
+
     /// Whole seconds since the Unix epoch (e.g. `timeStamp` of `wx.requestPayment`).
     pub const fn epoch_seconds(self) -> i64 {
         self.0 / 1000

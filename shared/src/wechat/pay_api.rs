@@ -8,8 +8,33 @@ use super::xml::{self, Fields};
 use crate::ids::{OpenId, OrderId};
 use crate::money::Fen;
 use crate::time::BusinessTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// Which WeChat Pay API creates a payment (recorded on each order, so the order is closed and
+/// its payment sheet signed the way it was created) and which one new refunds go through
+/// (`WECHAT_PAY_API`). Notifies of both are accepted whatever the setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayApi {
+    /// XML, MD5 or HMAC-SHA256 signs with the API key; refunds over mTLS (`secapi`).
+    #[default]
+    V2,
+    /// JSON, requests signed with the merchant's RSA key, answers verified with the platform's.
+    V3,
+}
+
+impl std::str::FromStr for PayApi {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "v2" => Ok(Self::V2),
+            "v3" => Ok(Self::V3),
+            other => Err(format!("{other:?}: expected v2 or v3")),
+        }
+    }
+}
 
 /// The merchant account and how Linli signs for it.
 #[derive(Clone)]

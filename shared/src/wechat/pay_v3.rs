@@ -158,7 +158,7 @@ impl Platform {
             .trim()
             .parse()
             .map_err(|_| V3Error::StaleTimestamp)?;
-        if (now_s - at).abs() > TIMESTAMP_WINDOW_S {
+        if now_s.abs_diff(at) > TIMESTAMP_WINDOW_S.unsigned_abs() {
             return Err(V3Error::StaleTimestamp);
         }
         let raw = BASE64
@@ -195,6 +195,17 @@ impl RsaSigner {
     /// Base64 RSA-SHA256 of `timestamp\nnonce\nbody\n`.
     pub fn sign(&self, timestamp: &str, nonce: &str, body: &[u8]) -> String {
         BASE64.encode(self.0.sign(&message(timestamp, nonce, body)).to_bytes())
+    }
+
+    /// Base64 RSA-SHA256 of `lines`, each followed by `\n` (e.g. the v3 payment sheet's
+    /// `appId\ntimeStamp\nnonceStr\npackage\n`).
+    pub fn sign_lines(&self, lines: &[&str]) -> String {
+        let mut text = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for line in lines {
+            text.extend_from_slice(line.as_bytes());
+            text.push(b'\n');
+        }
+        BASE64.encode(self.0.sign(&text).to_bytes())
     }
 
     /// The `Authorization` header of a v3 request by merchant `mch_id` with the certificate
@@ -388,6 +399,15 @@ mod tests {
         );
         assert_eq!(
             platform.verify(&headers, body, 1_764_000_400),
+            Err(V3Error::StaleTimestamp)
+        );
+        // Extreme clocks or timestamps are stale, never an arithmetic panic.
+        let far = SignedHeaders {
+            timestamp: "-9223372036854775808",
+            ..headers
+        };
+        assert_eq!(
+            platform.verify(&far, body, i64::MAX),
             Err(V3Error::StaleTimestamp)
         );
         let other = SignedHeaders {

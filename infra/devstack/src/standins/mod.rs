@@ -146,6 +146,23 @@ impl Callbacks {
         schedule: &[Duration],
         accepted: fn(u16, &[u8]) -> bool,
     ) -> Delivery {
+        let headers = headers.to_vec();
+        let fixed = move || headers.clone();
+        self.post_signed(path, &fixed, body, schedule, accepted)
+            .await
+    }
+
+    /// Like `post`, with the headers made afresh for each attempt: a platform that signs every
+    /// attempt with the time it is sent (WeChat Pay v3), so retries stay inside the receiver's
+    /// timestamp window however far the clock moved.
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        headers: &(dyn Fn() -> Vec<(String, String)> + Send + Sync),
+        body: Vec<u8>,
+        schedule: &[Duration],
+        accepted: fn(u16, &[u8]) -> bool,
+    ) -> Delivery {
         let mut delivery = Delivery {
             path: path.to_owned(),
             attempts: 0,
@@ -160,7 +177,7 @@ impl Callbacks {
                 .http
                 .post(format!("{}{path}", self.base))
                 .body(body.clone());
-            for (name, value) in headers {
+            for (name, value) in headers() {
                 request = request.header(name, value);
             }
             match request.send().await {

@@ -18,11 +18,28 @@
 //! - `GET /_local/wechatpay/pay/{out_trade_no}`: the stand-in's view of the order.
 //!
 //! Refunds: `secapi/pay/refund`, `pay/refundquery` and the refund notify, see
-//! `wechatpay/refunds.rs`. API v3 joins with the issue that uses it.
+//! `wechatpay/refunds.rs`.
+//!
+//! API v3 (JSON, `Authorization: WECHATPAY2-SHA256-RSA2048 …` checked with the merchant key,
+//! every answer signed with the platform key), see `wechatpay/v3.rs`:
+//! - `POST /_local/wechatpay/v3/pay/transactions/jsapi` → 200 `{"prepay_id"}`;
+//! - `POST /_local/wechatpay/v3/pay/transactions/out-trade-no/{out_trade_no}/close` → 204;
+//! - `GET /_local/wechatpay/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid=…` → 200;
+//! - `POST /_local/wechatpay/v3/refund/domestic/refunds` → 200 (`v3_refunds.rs`);
+//! - `GET /_local/wechatpay/v3/refund/domestic/refunds/{out_refund_no}` → 200.
+//!
+//! v2 and v3 orders and refunds live side by side; each is notified in the format of the API
+//! that created it (`PayApi`), by the same test controls.
 
 mod notify;
 mod orders;
 mod refunds;
+mod v3;
+mod v3_notify;
+mod v3_refunds;
+#[cfg(test)]
+mod v3_testkit;
+mod v3_transactions;
 
 use super::{Kit, StandIn};
 use axum::body::Bytes;
@@ -34,6 +51,7 @@ use axum::Router;
 use chrono::{DateTime, FixedOffset, Utc};
 use linli::wechat::pay_v2::{self, SignType};
 use linli::wechat::xml::{self, Fields};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -45,10 +63,15 @@ impl StandIn for WechatPay {
     }
 
     fn routes(&self, kit: Kit) -> Router {
+        let v3 = v3::Keys::from_settings(&kit.settings).map(Arc::new);
+        if let Err(missing) = &v3 {
+            tracing::warn!(stand_in = "wechatpay", %missing, "API v3 answers 500 SYSTEM_ERROR");
+        }
         let state = PayState {
             kit,
             orders: Arc::default(),
             refunds: Arc::default(),
+            v3,
         };
         // axum gives static segments priority over `{out_trade_no}` (tested below).
         Router::new()
@@ -59,6 +82,7 @@ impl StandIn for WechatPay {
             .route("/secapi/pay/refund", post(refunds::refund_api))
             .route("/refund-notify", post(refunds::notify_control))
             .route("/pay/{out_trade_no}", get(notify::view).post(notify::pay))
+            .merge(v3::routes())
             .with_state(state)
     }
 }
@@ -86,7 +110,25 @@ impl TradeState {
     }
 }
 
-/// An order as WeChat Pay keeps it after `unifiedorder`.
+/// The API that created an order or a refund: WeChat Pay notifies it in that API's format.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PayApi {
+    #[default]
+    V2,
+    V3,
+}
+
+impl PayApi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V2 => "v2",
+            Self::V3 => "v3",
+        }
+    }
+}
+
+/// An order as WeChat Pay keeps it after `unifiedorder` (v2) or `transactions/jsapi` (v3).
 #[derive(Clone, Debug)]
 pub struct PayOrder {
     pub appid: String,
@@ -96,13 +138,15 @@ pub struct PayOrder {
     pub total_fee: i64,
     pub notify_url: String,
     pub attach: String,
-    /// The sign type of the creating request: WeChat signs the order's notifies with it.
+    /// The sign type of the creating request: WeChat signs the order's notifies with it (v2
+    /// orders only; v3 notifies are signed with the platform key).
     pub sign_type: SignType,
     pub prepay_id: String,
     pub state: TradeState,
     pub transaction_id: Option<String>,
     /// `yyyyMMddHHmmss`, Beijing time.
     pub time_end: Option<String>,
+    pub api: PayApi,
 }
 
 /// Orders by `out_trade_no`.
@@ -113,6 +157,8 @@ struct PayState {
     kit: Kit,
     orders: Arc<Mutex<Orders>>,
     refunds: Arc<Mutex<refunds::Refunds>>,
+    /// The v3 keys, or which setting is missing (then v3 answers 500).
+    v3: Result<Arc<v3::Keys>, String>,
 }
 
 impl PayState {

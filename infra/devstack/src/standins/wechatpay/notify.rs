@@ -9,11 +9,19 @@
 //!   a wrong key. A closed order can still be paid (the bank took the money late); a paid order
 //!   keeps its `transaction_id` and `time_end` (a repeat notify). `"result": "FAIL"` pays nothing
 //!   and notifies `result_code FAIL`, `err_code SYSTEMERROR`. Unknown order → 404, bad body → 400.
+//!   An order created by API v3 gets a v3 `TRANSACTION.SUCCESS` notify instead (JSON, resource
+//!   sealed with the APIv3 key, `Wechatpay-*` headers signed with the platform key for each
+//!   attempt, accepted with HTTP 200 or 204): the overrides change its resource (`appid`,
+//!   `mchid`, `amount.total`), `forge_sign` makes `Wechatpay-Signature` wrong, and `"result":
+//!   "FAIL"` sends nothing (v3 notifies successful payments only).
 //! - `GET /_local/wechatpay/pay/{out_trade_no}` → `{"out_trade_no", "state", "total_fee",
-//!   "transaction_id", "time_end", "notify_url", "sign_type", "prepay_id"}`, or 404.
+//!   "transaction_id", "time_end", "notify_url", "sign_type" (v2 orders), "prepay_id", "api"}`,
+//!   or 404.
 
 use super::orders::payment_fields;
-use super::{random, shanghai_compact, signed, to_xml, Merchant, PayOrder, PayState, TradeState};
+use super::{
+    random, shanghai_compact, signed, to_xml, Merchant, PayApi, PayOrder, PayState, TradeState,
+};
 use crate::standins::{Delivery, Kit};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -25,6 +33,7 @@ use linli::wechat::pay_v2::SignType;
 use linli::wechat::xml::{self, Fields};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 
@@ -148,19 +157,54 @@ fn notify_accepted(status: u16, body: &[u8]) -> bool {
         && xml::parse(body).is_ok_and(|f| f.get("return_code").is_some_and(|c| c == "SUCCESS"))
 }
 
-async fn deliver(kit: &Kit, path: &str, body: &[u8], control: &PayControl) -> Vec<Delivery> {
+/// The headers of one delivery attempt.
+pub type AttemptHeaders = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
+
+/// A notify ready to go: its body, the headers of each attempt (v3 signs every attempt) and
+/// what WeChat Pay takes for the merchant's acceptance.
+#[derive(Clone)]
+pub struct Outgoing {
+    pub body: Vec<u8>,
+    pub headers: AttemptHeaders,
+    pub accepted: fn(u16, &[u8]) -> bool,
+}
+
+impl Outgoing {
+    /// A v2 notify: XML, accepted with `return_code SUCCESS`.
+    pub fn v2(xml: String) -> Self {
+        Self {
+            body: xml.into_bytes(),
+            headers: Arc::new(|| vec![("content-type".to_owned(), "text/xml".to_owned())]),
+            accepted: notify_accepted,
+        }
+    }
+
+    /// Delivers it to `path` on `schedule`.
+    pub async fn deliver(self, kit: &Kit, path: &str, schedule: &[Duration]) -> Delivery {
+        let Self {
+            body,
+            headers,
+            accepted,
+        } = self;
+        kit.callbacks
+            .post_signed(path, &*headers, body, schedule, accepted)
+            .await
+    }
+}
+
+async fn deliver(
+    kit: &Kit,
+    path: &str,
+    outgoing: &Outgoing,
+    control: &PayControl,
+) -> Vec<Delivery> {
     let schedule = SCHEDULE_MS.map(Duration::from_millis);
     let mut deliveries = Vec::new();
     for _ in 0..control.notifies.unwrap_or(1) {
         let mut running = JoinSet::new();
         for _ in 0..control.concurrent.unwrap_or(1) {
-            let (callbacks, path, body) = (kit.callbacks.clone(), path.to_owned(), body.to_vec());
-            running.spawn(async move {
-                let headers = [("content-type".to_owned(), "text/xml".to_owned())];
-                callbacks
-                    .post(&path, &headers, body, &schedule, notify_accepted)
-                    .await
-            });
+            let (kit, path, outgoing) = (kit.clone(), path.to_owned(), outgoing.clone());
+            running.spawn(async move { outgoing.deliver(&kit, &path, &schedule).await });
         }
         while let Some(joined) = running.join_next().await {
             deliveries.push(joined.unwrap_or_else(|e| Delivery {
@@ -188,12 +232,6 @@ pub(super) async fn pay(
         Ok(control) => control,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
-    let Some(merchant) = Merchant::from_settings(&state.kit.settings) else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "WeChat Pay settings missing",
-        );
-    };
     let now = state.kit.clock.now();
     let paid = state.orders().get_mut(&out_trade_no).map(|order| {
         settle(order, control.result, now);
@@ -208,24 +246,48 @@ pub(super) async fn pay(
             "order has no notify path",
         );
     };
-    let fields = notify_fields(&merchant, &out_trade_no, &order, &control);
-    let deliveries = deliver(&state.kit, &path, to_xml(&fields).as_bytes(), &control).await;
+    let outgoing = match order.api {
+        PayApi::V2 => v2_notify(&state, &out_trade_no, &order, &control),
+        PayApi::V3 => {
+            super::v3_transactions::payment_notify(&state, &out_trade_no, &order, &control)
+        }
+    };
+    let deliveries = match outgoing {
+        Ok(Some(outgoing)) => deliver(&state.kit, &path, &outgoing, &control).await,
+        Ok(None) => Vec::new(),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    };
     tracing::info!(
         stand_in = "wechatpay",
         out_trade_no = %out_trade_no,
+        api = order.api.as_str(),
         outcome = ?control.result,
         forged = control.forge_sign,
         deliveries = deliveries.len(),
         accepted = deliveries.iter().filter(|d| d.accepted).count(),
         "payment notified"
     );
+    let paid = control.result == PayResult::Success;
     Json(json!({
         "out_trade_no": out_trade_no,
-        "transaction_id": fields.get("transaction_id"),
-        "time_end": fields.get("time_end"),
+        "transaction_id": order.transaction_id.filter(|_| paid),
+        "time_end": order.time_end.filter(|_| paid),
         "deliveries": deliveries,
     }))
     .into_response()
+}
+
+/// The v2 payment notify: XML signed with the API key and the order's sign type.
+fn v2_notify(
+    state: &PayState,
+    out_trade_no: &str,
+    order: &PayOrder,
+    control: &PayControl,
+) -> Result<Option<Outgoing>, String> {
+    let merchant =
+        Merchant::from_settings(&state.kit.settings).ok_or("WeChat Pay settings missing")?;
+    let fields = notify_fields(&merchant, out_trade_no, order, control);
+    Ok(Some(Outgoing::v2(to_xml(&fields))))
 }
 
 pub(super) async fn view(
@@ -242,8 +304,9 @@ pub(super) async fn view(
         "transaction_id": order.transaction_id,
         "time_end": order.time_end,
         "notify_url": order.notify_url,
-        "sign_type": order.sign_type.as_str(),
+        "sign_type": (order.api == PayApi::V2).then(|| order.sign_type.as_str()),
         "prepay_id": order.prepay_id,
+        "api": order.api.as_str(),
     }))
     .into_response()
 }
@@ -267,6 +330,7 @@ mod tests {
             state: TradeState::NotPay,
             transaction_id: None,
             time_end: None,
+            api: PayApi::V2,
         }
     }
 

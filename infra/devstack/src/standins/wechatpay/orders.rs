@@ -4,7 +4,7 @@
 //! the fields that describe a payment, shared by `orderquery` and the payment notify.
 
 use super::notify::notify_path;
-use super::{fields, given, random, shanghai_compact, Orders, PayOrder, TradeState};
+use super::{fields, given, random, shanghai_compact, Orders, PayApi, PayOrder, TradeState};
 use chrono::{DateTime, Utc};
 use linli::wechat::pay_v2::SignType;
 use linli::wechat::xml::Fields;
@@ -89,11 +89,17 @@ fn new_order(
         notify_url: notify_url.to_owned(),
         attach: given(request, "attach").to_owned(),
         sign_type,
-        prepay_id: format!("wx{}{}", shanghai_compact(now), random(20, 16)),
+        prepay_id: new_prepay_id(now),
         state: TradeState::NotPay,
         transaction_id: None,
         time_end: None,
+        api: PayApi::V2,
     })
+}
+
+/// A new `prepay_id` (v2 and v3 alike): `wx`, the Beijing time, 20 hex digits.
+pub fn new_prepay_id(now: DateTime<Utc>) -> String {
+    format!("wx{}{}", shanghai_compact(now), random(20, 16))
 }
 
 /// Closes an unpaid order; a paid or closed one stays as it is.

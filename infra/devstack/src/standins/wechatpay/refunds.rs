@@ -9,17 +9,22 @@
 //! - `POST /_local/wechatpay/pay/refundquery` (`out_refund_no`): `refund_status_0` and the
 //!   refund's fields with the `_0` suffix; unknown → `REFUNDNOTEXIST`.
 //!
+//! API v3 refunds (`v3_refunds.rs`) live in the same map, marked `PayApi::V3`: they settle the
+//! same way, and their notify is v3's (`REFUND.SUCCESS`, sealed, platform-signed).
+//!
 //! Test control (not WeChat's API):
 //! - `POST /_local/wechatpay/refund-notify` `{"out_trade_no", "out_refund_no", "refund_fee",
-//!   "total_fee"?, "status": "SUCCESS"|"REFUNDCLOSE"|"CHANGE", "record": false, "path"?}`: sends a
-//!   refund notify WeChat Pay never made (Linli must not believe it: refundquery says
-//!   REFUNDNOTEXIST), or with `"record": true` one made on the merchant platform (refundquery
-//!   confirms it). Answers `{"delivery": Delivery}` once delivered.
+//!   "total_fee"?, "status": "SUCCESS"|"REFUNDCLOSE"|"CHANGE", "record": false, "path"?, "api":
+//!   "v2"|"v3" (v2)}`: sends a refund notify WeChat Pay never made (Linli must not believe it:
+//!   refundquery says REFUNDNOTEXIST), or with `"record": true` one made on the merchant platform
+//!   (refundquery confirms it). Answers `{"delivery": Delivery}` once delivered. With `"api":
+//!   "v3"` the notify is v3's (`REFUND.SUCCESS`, `REFUND.CLOSED` or `REFUND.ABNORMAL`; `status`
+//!   may then be v3's `CLOSED` or `ABNORMAL` too) and `path` defaults to `/wechat/pay/v3/notify`.
 
-use super::notify::notify_path;
+use super::notify::{notify_path, Outgoing};
 use super::{
-    check, fields, given, random, shanghai_compact, signed, to_xml, Merchant, Orders, PayState,
-    TradeState,
+    check, fields, given, random, shanghai_compact, signed, to_xml, Merchant, Orders, PayApi,
+    PayState, TradeState,
 };
 use crate::standins::Delivery;
 use axum::body::Bytes;
@@ -49,6 +54,9 @@ pub struct PayRefund {
     pub notify_url: String,
     /// `yyyy-MM-dd HH:mm:ss`, Beijing time, once it succeeded.
     pub success_time: Option<String>,
+    /// RFC 3339, Beijing time (v3's `create_time`).
+    pub create_time: String,
+    pub api: PayApi,
 }
 
 /// Refunds by `out_refund_no`.
@@ -86,11 +94,10 @@ pub fn refund(
     orders: &Orders,
     refunds: &mut Refunds,
     request: &Fields,
+    now: DateTime<Utc>,
 ) -> (Fields, Option<String>) {
-    let (out_trade_no, out_refund_no) = (
-        given(request, "out_trade_no"),
-        given(request, "out_refund_no"),
-    );
+    let out_trade_no = given(request, "out_trade_no");
+    let out_refund_no = given(request, "out_refund_no");
     let fee = |name: &str| given(request, name).parse::<i64>().ok().filter(|f| *f > 0);
     let (Some(total_fee), Some(refund_fee)) = (fee("total_fee"), fee("refund_fee")) else {
         return (
@@ -131,12 +138,7 @@ pub fn refund(
             (fail("INVALID_REQUEST", "退款请求与之前请求不一致"), None)
         };
     }
-    let taken: i64 = refunds
-        .values()
-        .filter(|r| r.out_trade_no == out_trade_no && r.status != "REFUNDCLOSE")
-        .map(|r| r.refund_fee)
-        .sum();
-    if taken + refund_fee > order.total_fee {
+    if refunded(refunds, out_trade_no).saturating_add(refund_fee) > order.total_fee {
         return (fail("INVALID_REQUEST", "退款金额大于可退金额"), None);
     }
     let created = PayRefund {
@@ -148,10 +150,21 @@ pub fn refund(
         status: "PROCESSING".to_owned(),
         notify_url: given(request, "notify_url").to_owned(),
         success_time: None,
+        create_time: super::v3_notify::shanghai_rfc3339(now),
+        api: PayApi::V2,
     };
     let fields = answer(&created);
     refunds.insert(out_refund_no.to_owned(), created);
     (fields, Some(out_refund_no.to_owned()))
+}
+
+/// What is refunded or being refunded of `out_trade_no` (v2 and v3 refunds, not the closed).
+pub fn refunded(refunds: &Refunds, out_trade_no: &str) -> i64 {
+    refunds
+        .values()
+        .filter(|r| r.out_trade_no == out_trade_no && r.status != "REFUNDCLOSE")
+        .map(|r| r.refund_fee)
+        .sum()
 }
 
 /// Decides `pay/refundquery` for one `out_refund_no`.
@@ -215,23 +228,25 @@ pub fn notify_body(merchant: &Merchant, out_refund_no: &str, r: &PayRefund) -> S
     ]))
 }
 
-fn accepted(status: u16, body: &[u8]) -> bool {
-    (200..300).contains(&status)
-        && xml::parse(body).is_ok_and(|f| f.get("return_code").is_some_and(|c| c == "SUCCESS"))
+/// The refund notify for `r` in the format of the API that created it.
+fn outgoing(state: &PayState, out_refund_no: &str, r: &PayRefund) -> Result<Outgoing, String> {
+    match r.api {
+        PayApi::V2 => {
+            let merchant = Merchant::from_settings(&state.kit.settings)
+                .ok_or("WeChat Pay v2 settings missing")?;
+            Ok(Outgoing::v2(notify_body(&merchant, out_refund_no, r)))
+        }
+        PayApi::V3 => super::v3_refunds::refund_notify(state, out_refund_no, r),
+    }
 }
 
-async fn deliver(state: &PayState, path: &str, body: String) -> Delivery {
+async fn deliver(state: &PayState, path: &str, outgoing: Outgoing) -> Delivery {
     let schedule = SCHEDULE_MS.map(Duration::from_millis);
-    let headers = [("content-type".to_owned(), "text/xml".to_owned())];
-    state
-        .kit
-        .callbacks
-        .post(path, &headers, body.into_bytes(), &schedule, accepted)
-        .await
+    outgoing.deliver(&state.kit, path, &schedule).await
 }
 
 /// Settles a new refund a moment after it was asked and notifies it.
-fn settle_later(state: PayState, merchant: Merchant, out_refund_no: String) {
+pub fn settle_later(state: PayState, out_refund_no: String) {
     tokio::spawn(async move {
         tokio::time::sleep(SETTLE_AFTER).await;
         let now = state.kit.clock.now();
@@ -249,10 +264,18 @@ fn settle_later(state: PayState, merchant: Merchant, out_refund_no: String) {
             );
             return;
         };
-        let delivery = deliver(&state, &path, notify_body(&merchant, &out_refund_no, &r)).await;
+        let sent = match outgoing(&state, &out_refund_no, &r) {
+            Ok(sent) => sent,
+            Err(e) => {
+                tracing::error!(stand_in = "wechatpay", out_refund_no, %e, "refund not notified");
+                return;
+            }
+        };
+        let delivery = deliver(&state, &path, sent).await;
         tracing::info!(
             stand_in = "wechatpay",
             out_refund_no,
+            api = r.api.as_str(),
             accepted = delivery.accepted,
             attempts = delivery.attempts,
             "refund settled and notified"
@@ -280,7 +303,8 @@ pub(super) async fn refund_api(State(state): State<PayState>, body: Bytes) -> Re
         Ok(checked) => checked,
         Err(message) => return super::xml_reply(pay_v2::reply_fail(message)),
     };
-    let (result, new) = refund(&state.orders(), &mut state.refunds(), &request);
+    let now = state.kit.clock.now();
+    let (result, new) = refund(&state.orders(), &mut state.refunds(), &request, now);
     tracing::info!(
         stand_in = "wechatpay",
         out_refund_no = given(&request, "out_refund_no"),
@@ -289,10 +313,7 @@ pub(super) async fn refund_api(State(state): State<PayState>, body: Bytes) -> Re
         "refund API answered"
     );
     if let Some(out_refund_no) = new {
-        let merchant = Merchant::from_settings(&state.kit.settings);
-        if let Some(merchant) = merchant {
-            settle_later(state.clone(), merchant, out_refund_no);
-        }
+        settle_later(state.clone(), out_refund_no);
     }
     xml_answer(&merchant, result, sign_type)
 }
@@ -321,6 +342,8 @@ pub struct NotifyControl {
     #[serde(default)]
     pub record: bool,
     pub path: Option<String>,
+    #[serde(default)]
+    pub api: PayApi,
 }
 
 pub(super) async fn notify_control(State(state): State<PayState>, body: Bytes) -> Response {
@@ -334,15 +357,12 @@ pub(super) async fn notify_control(State(state): State<PayState>, body: Bytes) -
                 .into_response()
         }
     };
-    let Some(merchant) = Merchant::from_settings(&state.kit.settings) else {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": "settings missing" })),
-        )
-            .into_response();
-    };
     let order = state.orders().get(&control.out_trade_no).cloned();
     let now = state.kit.clock.now();
+    let status = match control.api {
+        PayApi::V2 => control.status.as_str(),
+        PayApi::V3 => super::v3_refunds::stored_status(&control.status),
+    };
     let r = PayRefund {
         out_trade_no: control.out_trade_no.clone(),
         transaction_id: order
@@ -355,23 +375,31 @@ pub(super) async fn notify_control(State(state): State<PayState>, body: Bytes) -
             .or(order.as_ref().map(|o| o.total_fee))
             .unwrap_or(control.refund_fee),
         refund_fee: control.refund_fee,
-        status: control.status.clone(),
+        status: status.to_owned(),
         notify_url: String::new(),
-        success_time: (control.status == "SUCCESS").then(|| beijing_seconds(now)),
+        success_time: (status == "SUCCESS").then(|| beijing_seconds(now)),
+        create_time: super::v3_notify::shanghai_rfc3339(now),
+        api: control.api,
     };
     if control.record {
         state
             .refunds()
             .insert(control.out_refund_no.clone(), r.clone());
     }
-    let path = control
-        .path
-        .unwrap_or_else(|| "/wechat/pay/refund-notify".to_owned());
-    let delivery = deliver(
-        &state,
-        &path,
-        notify_body(&merchant, &control.out_refund_no, &r),
-    )
-    .await;
-    Json(json!({ "delivery": delivery })).into_response()
+    let default_path = match control.api {
+        PayApi::V2 => "/wechat/pay/refund-notify",
+        PayApi::V3 => "/wechat/pay/v3/notify",
+    };
+    let path = control.path.unwrap_or_else(|| default_path.to_owned());
+    match outgoing(&state, &control.out_refund_no, &r) {
+        Ok(sent) => {
+            let delivery = deliver(&state, &path, sent).await;
+            Json(json!({ "delivery": delivery })).into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": e })),
+        )
+            .into_response(),
+    }
 }

@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod log;
 pub mod money;
 pub mod order;
+pub mod paying;
 pub mod pos;
 pub mod queue;
 pub mod refunding;

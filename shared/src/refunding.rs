@@ -1,26 +1,18 @@
 //! Starting a refund: recorded first (so the order can never be asked back more than was paid),
-//! then asked of WeChat Pay (`secapi/pay/refund`, the merchant certificate over mTLS). The
+//! then asked of WeChat Pay through the configured API (v2 `secapi/pay/refund` with the merchant
+//! certificate over mTLS, or v3 `/v3/refund/domestic/refunds`). The
 //! member API, staff's `linli-admin refund` and pay-notify (late payments) all start refunds
-//! here. WeChat Pay's refund API is idempotent per `out_refund_no`, so asking again for a
+//! here. Both refund APIs are idempotent per `out_refund_no`, so asking again for a
 //! refund still `requested` (WeChat was unreachable the first time) is safe.
 
 use crate::money::Fen;
 use crate::order::{Refund, RefundState};
+use crate::paying::PayGateway;
 use crate::store::refunds::{RefundStore, Requested};
 use crate::store::StoreError;
 use crate::time::BusinessTime;
-use crate::wechat::pay_api::{self, Merchant, PayApiError};
-use crate::wechat::pay_refund::{self, RefundAsk};
-
-/// How Linli reaches WeChat Pay's refund API.
-pub struct RefundGateway<'a> {
-    /// A client carrying the merchant certificate (see `merchant_client`).
-    pub http: &'a reqwest::Client,
-    pub pay_api_base: &'a str,
-    pub merchant: &'a Merchant,
-    /// Where WeChat Pay sends the refund notify (`…/wechat/pay/refund-notify`).
-    pub notify_url: &'a str,
-}
+use crate::wechat::pay_api::PayApiError;
+use crate::wechat::pay_refund::RefundAsk;
 
 /// What starting a refund did.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,31 +31,10 @@ pub enum Started {
     Unavailable(String),
 }
 
-/// A client that presents the merchant certificate (`WECHAT_PAY_MCH_CERT` +
-/// `WECHAT_PAY_MCH_PRIVATE_KEY`, PEM), as `secapi` requires. Without them (the local stand-in
-/// speaks plain HTTP) a plain client.
-pub fn merchant_client(
-    cert_pem: Option<&str>,
-    key_pem: Option<&str>,
-) -> Result<reqwest::Client, reqwest::Error> {
-    let builder = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(2))
-        .timeout(std::time::Duration::from_secs(6));
-    match (cert_pem, key_pem) {
-        (Some(cert), Some(key)) => {
-            let pem = format!("{}\n{}", cert.trim(), key.trim());
-            builder
-                .identity(reqwest::Identity::from_pem(pem.as_bytes())?)
-                .build()
-        }
-        _ => builder.build(),
-    }
-}
-
 /// Records `refund` and asks WeChat Pay for it (or asks again, if it is still requested).
 pub async fn start<R: RefundStore>(
     store: &R,
-    gateway: &RefundGateway<'_>,
+    gateway: &PayGateway,
     refund: Refund,
     now: BusinessTime,
 ) -> Result<Started, StoreError> {
@@ -80,21 +51,9 @@ pub async fn start<R: RefundStore>(
         total: refund.total_fen,
         amount: refund.amount_fen,
         reason: &refund.reason,
-        notify_url: gateway.notify_url,
+        notify_url: gateway.refund_notify_url(),
     };
-    let nonce = pay_api::nonce(u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..)));
-    let body = pay_refund::refund_request(gateway.merchant, &ask, &nonce);
-    let answer = match pay_api::call(
-        gateway.http,
-        gateway.pay_api_base,
-        "/secapi/pay/refund",
-        body,
-    )
-    .await
-    {
-        Ok(answer) => pay_refund::read_refund(&answer, gateway.merchant),
-        Err(e) => Err(e),
-    };
+    let answer = gateway.refund(&ask, now).await;
     match answer {
         Ok(wechat_refund_id) => {
             tracing::info!(
@@ -103,6 +62,7 @@ pub async fn start<R: RefundStore>(
                 amount_fen = refund.amount_fen.value(),
                 origin = ?refund.origin,
                 wechat_refund_id,
+                api = ?gateway.api(),
                 "refund asked of WeChat Pay"
             );
             Ok(Started::Asked(Box::new(refund)))

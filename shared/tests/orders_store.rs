@@ -34,6 +34,7 @@ fn order(id: &str) -> Order {
         placed_at: placed,
         pay_deadline: placed.plus_ms(PAYMENT_WINDOW_MS),
         sign_type: SignType::HmacSha256,
+        pay_api: Default::default(),
         prepay_id: "wx-prepay".into(),
         payment: None,
         ended_at: None,

@@ -37,6 +37,7 @@ async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
         placed_at: placed,
         pay_deadline: placed.plus_ms(PAYMENT_WINDOW_MS),
         sign_type: SignType::HmacSha256,
+        pay_api: Default::default(),
         prepay_id: "wx-prepay".into(),
         payment: None,
         ended_at: None,

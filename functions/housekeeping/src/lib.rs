@@ -31,19 +31,15 @@ pub mod walk;
 
 pub use orders::Summary;
 
-use linli::config::{optional, required, ConfigError, Source};
+use linli::config::{required, ConfigError, Source};
 use linli::queue::Publisher;
 use linli::store::checkpoints::CheckpointStore;
 use linli::store::orders::OrderStore;
 use linli::time::BusinessTime;
-use linli::wechat::pay_api::Merchant;
-use linli::wechat::pay_v2::SignType;
 use serde::{Deserialize, Serialize};
 use walk::{Budget, LedgerWalk, PASS_BUDGET};
 
 pub struct Settings {
-    pub merchant: Merchant,
-    pub pay_api_base: String,
     pub points_queue: String,
     /// The deployment stage (`LINLI_STAGE`): the dimension of the published metrics.
     pub stage: String,
@@ -52,15 +48,6 @@ pub struct Settings {
 impl Settings {
     pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
         Ok(Self {
-            merchant: Merchant {
-                appid: required(source, "WECHAT_MINI_APP_ID")?,
-                mch_id: required(source, "WECHAT_PAY_MCH_ID")?,
-                api_key: required(source, "WECHAT_PAY_API_KEY")?,
-                // closeorder is signed with MD5 whatever the order used; WeChat accepts both.
-                sign_type: SignType::Md5,
-            },
-            pay_api_base: optional(source, "WECHAT_PAY_API_BASE")
-                .unwrap_or_else(|| "https://api.mch.weixin.qq.com".to_owned()),
             points_queue: required(source, "QUEUE_POINTS_POSTINGS")?,
             stage: required(source, "LINLI_STAGE")?,
         })
@@ -73,7 +60,8 @@ pub struct App<L, O, C> {
     /// Where the resumable passes keep their place (the Config table).
     pub checkpoints: C,
     pub publisher: Publisher,
-    pub http: reqwest::Client,
+    /// Closes unpaid orders at WeChat Pay (through the API that created each).
+    pub pay: linli::paying::PayGateway,
     pub settings: Settings,
 }
 

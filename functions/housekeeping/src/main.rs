@@ -5,6 +5,7 @@
 use housekeeping::{handle, App, Settings};
 use lambda_runtime::{service_fn, Error};
 use linli::config::{required, ProcessEnv};
+use linli::paying::{PayConfig, PayGateway};
 use linli::queue::Publisher;
 use linli::store::checkpoints::DynamoCheckpoints;
 use linli::store::ledger::DynamoLedger;
@@ -21,7 +22,7 @@ async fn main() -> Result<(), Error> {
         orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
         checkpoints: DynamoCheckpoints::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
-        http: reqwest::Client::new(),
+        pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
         settings,
     };
     let app = &app;

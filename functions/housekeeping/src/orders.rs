@@ -18,7 +18,7 @@ use linli::queue::Envelope;
 use linli::store::ledger::LedgerStore;
 use linli::store::orders::{EndOutcome, OrderStore};
 use linli::time::BusinessTime;
-use linli::wechat::pay_api::{self, CloseOutcome};
+use linli::wechat::pay_api::CloseOutcome;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -105,11 +105,7 @@ async fn close<L, O: OrderStore, C>(
     now: BusinessTime,
     summary: &mut Summary,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let s = &app.settings;
-    let nonce = pay_api::nonce(u128::from(fastrand::u64(..)));
-    let xml = pay_api::close_order_request(&s.merchant, &order.order_id, &nonce);
-    let answer = pay_api::call(&app.http, &s.pay_api_base, "/pay/closeorder", xml).await?;
-    match pay_api::read_close_order(&answer, &s.merchant)? {
+    match app.pay.close(&order.order_id, order.pay_api, now).await? {
         CloseOutcome::AlreadyPaid => {
             tracing::info!(order_id = %order.order_id, "paid at WeChat Pay after its deadline: waiting for the notify");
             summary.waiting += 1;

@@ -29,15 +29,13 @@ use answer::error;
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use linli::config::{optional, parsed, required, ConfigError, Source};
+use linli::config::{optional, required, ConfigError, Source};
 use linli::store::catalog::CatalogStore;
 use linli::store::ledger::LedgerStore;
 use linli::store::members::Members;
 use linli::store::orders::OrderStore;
 use linli::store::refunds::RefundStore;
 use linli::time::BusinessTime;
-use linli::wechat::pay_api::Merchant;
-use linli::wechat::pay_v2::SignType;
 
 /// What the handler needs from the configuration (DESIGN §7).
 pub struct Settings {
@@ -45,15 +43,6 @@ pub struct Settings {
     pub mini_app_id: String,
     pub mini_app_secret: String,
     pub session_key: Vec<u8>,
-    pub pay_api_base: String,
-    pub merchant: Merchant,
-    /// Where WeChat Pay sends payment notifies (`LINLI_PUBLIC_BASE_URL` + `/wechat/pay/notify`).
-    pub notify_url: String,
-    /// Where WeChat Pay sends refund notifies (`…/wechat/pay/refund-notify`).
-    pub refund_notify_url: String,
-    /// The merchant certificate and key (PEM) for `secapi` refunds; absent locally.
-    pub mch_cert: Option<String>,
-    pub mch_private_key: Option<String>,
     /// `LINLI_MEMBER_CODE_KEY`: signs the member codes the tills scan (pos-api verifies them).
     pub member_code_key: linli::pos::MemberCodeKey,
     /// The Official Account whose QR codes invite newcomers.
@@ -63,39 +52,12 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
-        let api = optional(source, "WECHAT_PAY_API").unwrap_or_else(|| "v2".to_owned());
-        if api != "v2" {
-            return Err(ConfigError::Invalid {
-                name: "WECHAT_PAY_API",
-                why: format!("{api:?}: only v2 creates payments so far (v3: issue 7)"),
-            });
-        }
-        let sign_type = match optional(source, "WECHAT_PAY_SIGN_TYPE") {
-            Some(_) => parsed::<SignType>(source, "WECHAT_PAY_SIGN_TYPE")?,
-            None => SignType::HmacSha256,
-        };
         let mini_app_id = required(source, "WECHAT_MINI_APP_ID")?;
-        let public_base = required(source, "LINLI_PUBLIC_BASE_URL")?;
         Ok(Self {
             wechat_api_base: optional(source, "WECHAT_API_BASE")
                 .unwrap_or_else(|| "https://api.weixin.qq.com".to_owned()),
             mini_app_secret: required(source, "WECHAT_MINI_APP_SECRET")?,
             session_key: required(source, "LINLI_SESSION_KEY")?.into_bytes(),
-            pay_api_base: optional(source, "WECHAT_PAY_API_BASE")
-                .unwrap_or_else(|| "https://api.mch.weixin.qq.com".to_owned()),
-            merchant: Merchant {
-                appid: mini_app_id.clone(),
-                mch_id: required(source, "WECHAT_PAY_MCH_ID")?,
-                api_key: required(source, "WECHAT_PAY_API_KEY")?,
-                sign_type,
-            },
-            notify_url: format!("{}/wechat/pay/notify", public_base.trim_end_matches('/')),
-            refund_notify_url: format!(
-                "{}/wechat/pay/refund-notify",
-                public_base.trim_end_matches('/')
-            ),
-            mch_cert: optional(source, "WECHAT_PAY_MCH_CERT"),
-            mch_private_key: optional(source, "WECHAT_PAY_MCH_PRIVATE_KEY"),
             member_code_key: member_code::key(source)?,
             oa_app_id: required(source, "WECHAT_OA_APP_ID")?,
             oa_app_secret: required(source, "WECHAT_OA_APP_SECRET")?,
@@ -110,8 +72,8 @@ pub struct App<L, M, C, O> {
     pub catalog: C,
     pub orders: O,
     pub http: reqwest::Client,
-    /// Carries the merchant certificate (refunds).
-    pub merchant_http: reqwest::Client,
+    /// WeChat Pay: payments, closes, refunds (v2 or v3, `WECHAT_PAY_API`).
+    pub pay: linli::paying::PayGateway,
     /// The Official Account's access token (for invite codes), cached per container.
     pub tokens: linli::wechat::oa_token::TokenCache,
     pub settings: Settings,

@@ -2,6 +2,7 @@
 
 use lambda_http::{service_fn, Error};
 use linli::config::{required, ProcessEnv};
+use linli::paying::{PayConfig, PayGateway};
 use linli::store::catalog::DynamoCatalog;
 use linli::store::ledger::DynamoLedger;
 use linli::store::members::DynamoMembers;
@@ -21,10 +22,7 @@ async fn main() -> Result<(), Error> {
         catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
         orders: DynamoOrders::new(dynamodb, required(&ProcessEnv, "TABLE_ORDERS")?),
         http: reqwest::Client::new(),
-        merchant_http: linli::refunding::merchant_client(
-            settings.mch_cert.as_deref(),
-            settings.mch_private_key.as_deref(),
-        )?,
+        pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
         tokens: Default::default(),
         settings,
     };

@@ -18,11 +18,12 @@ use linli::order::{
     price, Address, Fulfilment, ItemRequest, Order, OrderError, OrderStatus, MAX_LINES,
     PAYMENT_WINDOW_MS,
 };
+use linli::paying::Prepared;
 use linli::store::catalog::CatalogStore;
 use linli::store::orders::{EndOutcome, OrderStore};
 use linli::store::refunds::RefundStore;
 use linli::time::BusinessTime;
-use linli::wechat::pay_api::{self, CloseOutcome, PayApiError, Prepay};
+use linli::wechat::pay_api::{CloseOutcome, PayApiError, Prepay};
 use serde_json::{json, Value};
 
 /// What `POST /api/orders` asked for, checked field by field.
@@ -211,7 +212,6 @@ pub async fn place<L, M, C: CatalogStore, O: OrderStore>(
         }
     };
     let order_id = OrderId::generate(now, random());
-    let settings = &app.settings;
     let deadline = now.plus_ms(PAYMENT_WINDOW_MS);
     let description = format!("邻里 {}", store.name);
     let prepay = Prepay {
@@ -220,16 +220,11 @@ pub async fn place<L, M, C: CatalogStore, O: OrderStore>(
         amount: priced.goods_fen,
         payer: &session.payer,
         client_ip: &source_ip(request),
-        notify_url: &settings.notify_url,
+        notify_url: app.pay.payment_notify_url(),
         expires_at: deadline,
     };
-    let xml =
-        pay_api::unified_order_request(&settings.merchant, &prepay, &pay_api::nonce(random()));
-    let prepay_id = match pay_api::call(&app.http, &settings.pay_api_base, "/pay/unifiedorder", xml)
-        .await
-        .and_then(|body| pay_api::read_unified_order(&body, &settings.merchant))
-    {
-        Ok(id) => id,
+    let prepared = match app.pay.prepay(&prepay, now).await {
+        Ok(prepared) => prepared,
         Err(e) => return pay_unavailable(&e),
     };
     let order = Order {
@@ -245,8 +240,9 @@ pub async fn place<L, M, C: CatalogStore, O: OrderStore>(
         status: OrderStatus::Pending,
         placed_at: now,
         pay_deadline: deadline,
-        sign_type: settings.merchant.sign_type,
-        prepay_id,
+        sign_type: prepared.sign_type,
+        pay_api: prepared.api,
+        prepay_id: prepared.prepay_id,
         payment: None,
         ended_at: None,
         refund_requested_fen: linli::money::Fen::ZERO,
@@ -263,14 +259,13 @@ pub async fn place<L, M, C: CatalogStore, O: OrderStore>(
 }
 
 fn pay_params<L, M, C, O>(app: &App<L, M, C, O>, order: &Order, now: BusinessTime) -> Value {
-    let params = pay_api::pay_params(
-        &app.settings.merchant,
-        order.sign_type,
-        &order.prepay_id,
-        now,
-        &pay_api::nonce(random()),
-    );
-    serde_json::to_value(params).unwrap_or(Value::Null)
+    match app.pay.pay_params(&Prepared::of(order), now) {
+        Ok(params) => serde_json::to_value(params).unwrap_or(Value::Null),
+        Err(e) => {
+            tracing::error!(order_id = %order.order_id, error = %e, "payment sheet not signed");
+            Value::Null
+        }
+    }
 }
 
 /// The caller's own order `id`, or the answer to give instead (401 without a session; 404 for
@@ -343,16 +338,7 @@ pub async fn cancel<L, M, C, O: OrderStore>(
         return not_pending(&order);
     }
     // WeChat Pay first: once it has closed the payment, nobody can pay this order any more.
-    let settings = &app.settings;
-    let xml = pay_api::close_order_request(
-        &settings.merchant,
-        &order.order_id,
-        &pay_api::nonce(random()),
-    );
-    match pay_api::call(&app.http, &settings.pay_api_base, "/pay/closeorder", xml)
-        .await
-        .and_then(|body| pay_api::read_close_order(&body, &settings.merchant))
-    {
+    match app.pay.close(&order.order_id, order.pay_api, now).await {
         Ok(CloseOutcome::Closed) => {}
         Ok(CloseOutcome::AlreadyPaid) => {
             tracing::info!(order_id = %order.order_id, "cancel refused: paid at WeChat Pay, notify on its way");

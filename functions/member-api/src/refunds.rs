@@ -10,7 +10,7 @@ use crate::App;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use linli::order::{member_refund_id, Fulfilment, OrderStatus, Refund, RefundOrigin, RefundState};
-use linli::refunding::{self, RefundGateway, Started};
+use linli::refunding::{self, Started};
 use linli::store::orders::OrderStore;
 use linli::store::refunds::RefundStore;
 use linli::time::BusinessTime;
@@ -96,13 +96,7 @@ pub async fn refund<L, M, C, O: OrderStore + RefundStore>(
             Err(e) => return store_failed(&e),
         }
     };
-    let gateway = RefundGateway {
-        http: &app.merchant_http,
-        pay_api_base: &app.settings.pay_api_base,
-        merchant: &app.settings.merchant,
-        notify_url: &app.settings.refund_notify_url,
-    };
-    match refunding::start(&app.orders, &gateway, refund, now).await {
+    match refunding::start(&app.orders, &app.pay, refund, now).await {
         Ok(Started::Asked(refund)) => reply(StatusCode::ACCEPTED, view(&refund)),
         Ok(Started::Existing(refund)) => reply(StatusCode::OK, view(&refund)),
         Ok(Started::TooMuch { .. }) => {

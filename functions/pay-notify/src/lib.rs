@@ -29,7 +29,6 @@ use linli::store::orders::{OrderStore, PaidOutcome};
 use linli::store::refunds::RefundStore;
 use linli::store::StoreError;
 use linli::time::BusinessTime;
-use linli::wechat::pay_api::Merchant;
 use linli::wechat::pay_notify::{self, Expected, PaidNotice, Verdict};
 use linli::wechat::pay_v2::{self, PayV2Error, SignType};
 use linli::wechat::pay_v3::{ApiV3Key, Platform};
@@ -42,14 +41,6 @@ pub struct Settings {
     pub mch_id: String,
     pub api_key: String,
     pub points_queue: String,
-    /// How Linli signs refund and refundquery requests.
-    pub merchant: Merchant,
-    pub pay_api_base: String,
-    /// Where WeChat Pay sends refund notifies (`LINLI_PUBLIC_BASE_URL` + the route).
-    pub refund_notify_url: String,
-    /// The merchant certificate and key (PEM) for `secapi` refunds; absent locally.
-    pub mch_cert: Option<String>,
-    pub mch_private_key: Option<String>,
     /// Opens v3 notifies' resources (`WECHAT_PAY_API_V3_KEY`, 32 bytes).
     pub api_v3_key: Option<ApiV3Key>,
     /// Verifies v3 notifies (`WECHAT_PAY_PLATFORM_SERIAL` + `WECHAT_PAY_PLATFORM_PUBLIC_KEY`).
@@ -61,26 +52,11 @@ impl Settings {
         let appid = required(source, "WECHAT_MINI_APP_ID")?;
         let mch_id = required(source, "WECHAT_PAY_MCH_ID")?;
         let api_key = required(source, "WECHAT_PAY_API_KEY")?;
-        let public_base = required(source, "LINLI_PUBLIC_BASE_URL")?;
         Ok(Self {
-            merchant: Merchant {
-                appid: appid.clone(),
-                mch_id: mch_id.clone(),
-                api_key: api_key.clone(),
-                sign_type: SignType::Md5,
-            },
             appid,
             mch_id,
             api_key,
             points_queue: required(source, "QUEUE_POINTS_POSTINGS")?,
-            pay_api_base: optional(source, "WECHAT_PAY_API_BASE")
-                .unwrap_or_else(|| "https://api.mch.weixin.qq.com".to_owned()),
-            refund_notify_url: format!(
-                "{}/wechat/pay/refund-notify",
-                public_base.trim_end_matches('/')
-            ),
-            mch_cert: optional(source, "WECHAT_PAY_MCH_CERT"),
-            mch_private_key: optional(source, "WECHAT_PAY_MCH_PRIVATE_KEY"),
             api_v3_key: optional(source, "WECHAT_PAY_API_V3_KEY")
                 .map(|k| ApiV3Key::new(k.trim().as_bytes()))
                 .transpose()
@@ -90,16 +66,16 @@ impl Settings {
                 })?,
             platform: match (
                 optional(source, "WECHAT_PAY_PLATFORM_SERIAL"),
-                optional(source, "WECHAT_PAY_PLATFORM_PUBLIC_KEY"),
+                linli::paying::pem(source, "WECHAT_PAY_PLATFORM_PUBLIC_KEY")?,
             ) {
-                (Some(serial), Some(pem)) => Some(
-                    Platform::new(&serial, &pem.replace("\\n", "\n")).map_err(|e| {
-                        ConfigError::Invalid {
+                (Some(serial), Some(pem)) => {
+                    Some(
+                        Platform::new(&serial, &pem).map_err(|e| ConfigError::Invalid {
                             name: "WECHAT_PAY_PLATFORM_PUBLIC_KEY",
                             why: e.to_string(),
-                        }
-                    })?,
-                ),
+                        })?,
+                    )
+                }
                 _ => None,
             },
         })
@@ -109,8 +85,8 @@ impl Settings {
 pub struct App<O> {
     pub orders: O,
     pub publisher: Publisher,
-    /// Carries the merchant certificate (refunds, refundquery).
-    pub http: reqwest::Client,
+    /// WeChat Pay: refunds of late payments, refundquery.
+    pub pay: linli::paying::PayGateway,
     pub settings: Settings,
 }
 

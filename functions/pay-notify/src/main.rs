@@ -2,6 +2,7 @@
 
 use lambda_http::{service_fn, Error};
 use linli::config::{required, ProcessEnv};
+use linli::paying::{PayConfig, PayGateway};
 use linli::queue::Publisher;
 use linli::store::orders::DynamoOrders;
 use pay_notify::{handle, App, Settings};
@@ -10,10 +11,7 @@ use pay_notify::{handle, App, Settings};
 async fn main() -> Result<(), Error> {
     linli::log::init_json();
     let settings = Settings::from_source(&ProcessEnv)?;
-    let http = linli::refunding::merchant_client(
-        settings.mch_cert.as_deref(),
-        settings.mch_private_key.as_deref(),
-    )?;
+    let pay = PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let app = App {
         orders: DynamoOrders::new(
@@ -21,7 +19,7 @@ async fn main() -> Result<(), Error> {
             required(&ProcessEnv, "TABLE_ORDERS")?,
         ),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
-        http,
+        pay,
         settings,
     };
     let app = &app;

@@ -14,11 +14,10 @@ use lambda_http::{Body, Response};
 use linli::ids::{OrderId, RefundId};
 use linli::order::{late_payment_refund_id, Anomaly, Order, Refund, RefundOrigin, RefundState};
 use linli::queue::Envelope;
-use linli::refunding::{self, RefundGateway, Started};
+use linli::refunding::{self, Started};
 use linli::store::orders::OrderStore;
 use linli::store::refunds::{RefundStore, Requested, Settled};
 use linli::time::BusinessTime;
-use linli::wechat::pay_api;
 use linli::wechat::pay_refund::{self, RefundNotice, RefundNoticeError, RefundStatus};
 use linli::wechat::pay_v2::PayV2Error;
 use linli::wechat::xml::XmlError;
@@ -28,7 +27,7 @@ pub async fn notify<O: OrderStore + RefundStore>(
     body: &[u8],
     now: BusinessTime,
 ) -> Response<Body> {
-    let notice = match pay_refund::read_notice(body, &app.settings.merchant) {
+    let notice = match pay_refund::read_notice(body, &app.pay.config.merchant) {
         Ok(notice) => notice,
         Err(RefundNoticeError::Malformed(why)) => {
             let too_large = linli::wechat::pay_v2::parse(body)
@@ -134,21 +133,7 @@ async fn confirmed_elsewhere<O: OrderStore + RefundStore>(
         tracing::warn!(out_trade_no = %notice.out_trade_no, "refund notify for no order of ours: refused");
         return Ok(None);
     };
-    let merchant = &app.settings.merchant;
-    let nonce = pay_api::nonce(u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..)));
-    let body = pay_refund::refund_query_request(merchant, &notice.out_refund_no, &nonce);
-    let queried = match pay_api::call(
-        &app.http,
-        &app.settings.pay_api_base,
-        "/pay/refundquery",
-        body,
-    )
-    .await
-    {
-        Ok(answer) => pay_refund::read_refund_query(&answer, merchant),
-        Err(e) => Err(e),
-    };
-    let queried = match queried {
+    let queried = match app.pay.refund_query_v2(&notice.out_refund_no).await {
         Ok(q) => q,
         Err(e) => {
             tracing::warn!(refund = %refund_id, error = %e, "unknown refund not confirmed by refundquery: refused");
@@ -242,13 +227,7 @@ pub async fn refund_late_payment<O: RefundStore>(
         settled_at: None,
         clawback: None,
     };
-    let gateway = RefundGateway {
-        http: &app.http,
-        pay_api_base: &app.settings.pay_api_base,
-        merchant: &app.settings.merchant,
-        notify_url: &app.settings.refund_notify_url,
-    };
-    match refunding::start(&app.orders, &gateway, refund, now).await {
+    match refunding::start(&app.orders, &app.pay, refund, now).await {
         Ok(Started::Asked(refund)) | Ok(Started::Existing(refund)) => {
             tracing::warn!(refund = %refund.refund_id, order_id = %order.order_id, state = ?refund.state, "late payment refunded automatically");
             Ok(())

@@ -11,86 +11,26 @@ use crate::cli::RefundArgs;
 use crate::output::{yuan, Outcome, Table};
 use crate::tables::OrdersTable;
 use crate::AdminError;
-use linli::config::{optional, parsed, required, ProcessEnv, Source};
+use linli::config::ProcessEnv;
 use linli::ids::{RefundId, TicketId};
 use linli::money::Fen;
 use linli::order::{staff_refund_id, Order, OrderStatus, Refund, RefundOrigin, RefundState};
-use linli::refunding::{self, RefundGateway, Started};
+use linli::paying::{PayConfig, PayGateway};
+use linli::refunding::{self, Started};
 use linli::store::orders::OrderStore;
 use linli::store::refunds::RefundStore;
 use linli::time::BusinessTime;
-use linli::wechat::pay_api::Merchant;
-use linli::wechat::pay_v2::SignType;
 use serde_json::{json, Value};
 
-/// How to reach WeChat Pay's refund API (DESIGN §7 names).
-pub struct PaySettings {
-    pub api_base: String,
-    pub merchant: Merchant,
-    pub notify_url: String,
-    pub cert_pem: Option<String>,
-    pub key_pem: Option<String>,
-}
-
-/// A PEM given inline or as the path of a file holding it.
-fn pem(source: &impl Source, name: &'static str) -> Result<Option<String>, AdminError> {
-    let Some(value) = optional(source, name) else {
-        return Ok(None);
-    };
-    if value.contains("-----BEGIN") {
-        return Ok(Some(value));
-    }
-    std::fs::read_to_string(value.trim())
-        .map(Some)
-        .map_err(|e| {
-            AdminError::Usage(format!(
-                "{name} is neither a PEM nor a readable file ({e}): give the PEM or its path"
-            ))
-        })
-}
-
-impl PaySettings {
-    pub fn from_source(source: &impl Source) -> Result<Self, AdminError> {
-        let sign_type = match optional(source, "WECHAT_PAY_SIGN_TYPE") {
-            Some(_) => parsed::<SignType>(source, "WECHAT_PAY_SIGN_TYPE")?,
-            None => SignType::HmacSha256,
-        };
-        let public_base = required(source, "LINLI_PUBLIC_BASE_URL")?;
-        let settings = Self {
-            api_base: optional(source, "WECHAT_PAY_API_BASE")
-                .unwrap_or_else(|| "https://api.mch.weixin.qq.com".to_owned()),
-            merchant: Merchant {
-                appid: required(source, "WECHAT_MINI_APP_ID")?,
-                mch_id: required(source, "WECHAT_PAY_MCH_ID")?,
-                api_key: required(source, "WECHAT_PAY_API_KEY")?,
-                sign_type,
-            },
-            notify_url: format!(
-                "{}/wechat/pay/refund-notify",
-                public_base.trim_end_matches('/')
-            ),
-            cert_pem: pem(source, "WECHAT_PAY_MCH_CERT")?,
-            key_pem: pem(source, "WECHAT_PAY_MCH_PRIVATE_KEY")?,
-        };
-        if settings.cert_pem.is_some() != settings.key_pem.is_some() {
-            return Err(AdminError::Usage(
-                "WECHAT_PAY_MCH_CERT and WECHAT_PAY_MCH_PRIVATE_KEY go together (mTLS): set \
-                 both, or neither for a stand-in"
-                    .to_owned(),
-            ));
-        }
-        Ok(settings)
-    }
-
-    /// A client presenting the merchant certificate when there is one.
-    fn client(&self) -> Result<reqwest::Client, AdminError> {
-        refunding::merchant_client(self.cert_pem.as_deref(), self.key_pem.as_deref()).map_err(|e| {
-            AdminError::Usage(format!(
-                "the merchant certificate does not load ({e}): check WECHAT_PAY_MCH_CERT and \
-                 WECHAT_PAY_MCH_PRIVATE_KEY"
-            ))
-        })
-    }
+/// WeChat Pay as the functions reach it (DESIGN §7 names; PEMs inline or as file paths).
+fn gateway() -> Result<PayGateway, AdminError> {
+    let config = PayConfig::from_source(&ProcessEnv)?;
+    PayGateway::new(config).map_err(|e| {
+        AdminError::Usage(format!(
+            "the merchant certificate does not load ({e}): check WECHAT_PAY_MCH_CERT and \
+             WECHAT_PAY_MCH_PRIVATE_KEY"
+        ))
+    })
 }
 
 /// What staff asked for, checked.
@@ -106,8 +46,7 @@ pub async fn run(table: &OrdersTable, args: RefundArgs) -> Result<Outcome, Admin
         reason: text_flag("--reason", &args.reason, 200)?,
         operator: text_flag("--operator", &args.operator, 64)?,
     };
-    let settings = PaySettings::from_source(&ProcessEnv)?;
-    let http = settings.client()?;
+    let pay = gateway()?;
     let now = crate::now()?;
     let (ticket, generated) = match args.ticket {
         Some(ticket) => (ticket, false),
@@ -133,13 +72,7 @@ pub async fn run(table: &OrdersTable, args: RefundArgs) -> Result<Outcome, Admin
         Err((outcome, why)) => return Ok(said.problem(outcome, &why)),
     };
     let amount_fen = refund.amount_fen;
-    let gateway = RefundGateway {
-        http: &http,
-        pay_api_base: &settings.api_base,
-        merchant: &settings.merchant,
-        notify_url: &settings.notify_url,
-    };
-    let started = refunding::start(&table.orders, &gateway, refund, now).await?;
+    let started = refunding::start(&table.orders, &pay, refund, now).await?;
     Ok(said.started(started, amount_fen))
 }
 
@@ -322,47 +255,5 @@ impl Said<'_> {
             json,
             problem,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn pay_settings_name_what_is_missing() {
-        let full = [
-            ("WECHAT_MINI_APP_ID", "wxmini"),
-            ("WECHAT_PAY_MCH_ID", "1900000109"),
-            ("WECHAT_PAY_API_KEY", "key"),
-            ("LINLI_PUBLIC_BASE_URL", "https://linli.example/"),
-        ];
-        let settings = PaySettings::from_source(&env(&full)).unwrap();
-        assert_eq!(
-            settings.notify_url,
-            "https://linli.example/wechat/pay/refund-notify"
-        );
-        assert_eq!(settings.api_base, "https://api.mch.weixin.qq.com");
-        let no_key = [full[0], full[1], full[3]];
-        let Err(missing) = PaySettings::from_source(&env(&no_key)) else {
-            panic!("settings without WECHAT_PAY_API_KEY")
-        };
-        assert!(
-            missing
-                .to_string()
-                .starts_with("WECHAT_PAY_API_KEY is not set"),
-            "{missing}"
-        );
-        let mut half = full.to_vec();
-        half.push(("WECHAT_PAY_MCH_CERT", "-----BEGIN CERTIFICATE-----"));
-        assert!(PaySettings::from_source(&env(&half)).is_err());
     }
 }

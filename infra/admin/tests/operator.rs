@@ -87,6 +87,7 @@ async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
         placed_at: at,
         pay_deadline: at.plus_ms(15 * 60 * 1000),
         sign_type: SignType::HmacSha256,
+        pay_api: Default::default(),
         prepay_id: "wx-prepay".into(),
         payment: None,
         ended_at: None,

@@ -18,6 +18,7 @@ use crate::ledger::{Op, PostingRequest, Source};
 use crate::money::Fen;
 use crate::rules::base_earn;
 use crate::time::BusinessTime;
+use crate::wechat::pay_api::PayApi;
 use crate::wechat::pay_v2::SignType;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -109,6 +110,9 @@ pub struct Order {
     pub pay_deadline: BusinessTime,
     /// The sign type Linli chose for this order's payment: its notify is verified with it.
     pub sign_type: SignType,
+    /// The WeChat Pay API that created the payment: it closes it and signs its payment sheet.
+    #[serde(default)]
+    pub pay_api: PayApi,
     pub prepay_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<Payment>,
@@ -191,6 +195,7 @@ mod tests {
             placed_at: at,
             pay_deadline: at.plus_ms(PAYMENT_WINDOW_MS),
             sign_type: SignType::HmacSha256,
+            pay_api: PayApi::V2,
             prepay_id: "wx1".into(),
             payment: Some(Payment {
                 transaction_id: "4200".into(),

@@ -145,7 +145,7 @@ struct ErrorBody {
 }
 
 /// A successful answer's body once its signature verifies at `now`; an error answer as the
-/// error it is (429, 5xx and `SYSTEM_ERROR` are worth retrying, other refusals are not).
+/// error it is (401, 429, 5xx and `SYSTEM_ERROR` are worth retrying, other refusals are not).
 pub fn read_answer<'a>(
     merchant: &V3Merchant,
     answer: &V3Answer<'a>,
@@ -162,7 +162,10 @@ pub fn read_answer<'a>(
         code: String::new(),
         message: String::new(),
     });
-    let retryable = answer.status == 429
+    // 401: WeChat Pay did not accept our signature (serial, key or clock): ours to fix, and
+    // never a verdict on the payment or refund itself.
+    let retryable = answer.status == 401
+        || answer.status == 429
         || answer.status >= 500
         || matches!(
             error.code.as_str(),
@@ -437,6 +440,11 @@ mod tests {
         ));
         assert!(matches!(
             refusal(429, r#"{"code":"FREQUENCY_LIMITED","message":"x"}"#),
+            Err(PayApiError::Unavailable(_))
+        ));
+        // Our signature refused (a wrong serial, key or clock): never a verdict on a refund.
+        assert!(matches!(
+            refusal(401, r#"{"code":"SIGN_ERROR","message":"签名错误"}"#),
             Err(PayApiError::Unavailable(_))
         ));
         assert!(matches!(

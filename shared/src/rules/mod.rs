@@ -2,6 +2,7 @@
 //! delivery pricing and compensation policy grow here as their issues land.
 
 mod earn;
+pub mod earning;
 mod interactions;
 mod invite;
 mod signin;

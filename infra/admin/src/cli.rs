@@ -6,8 +6,8 @@ use linli::ids::{MemberId, OrderId, TicketId};
 use linli::time::Month;
 
 const AFTER_HELP: &str = "\
-Tables: --ledger-table / --orders-table, else the template's names from a running devstack
-(--stack-url http://127.0.0.1:3000), else TABLE_LEDGER / TABLE_ORDERS. DynamoDB is reached with
+Tables: --ledger-table / --orders-table / --config-table, else the template's names from a running
+devstack (--stack-url http://127.0.0.1:3000), else TABLE_LEDGER / TABLE_ORDERS / TABLE_CONFIG. DynamoDB is reached with
 the usual AWS settings (AWS_REGION, credentials; AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local).
 
 Exit codes: 0 ok; 1 a problem was found (audit violations, a refusal, an unreadable item,
@@ -35,6 +35,9 @@ pub struct TableArgs {
     /// The Orders table's name [default: TABLE_ORDERS].
     #[arg(long, global = true, value_name = "NAME")]
     pub orders_table: Option<String>,
+    /// The Config table's name (rules) [default: TABLE_CONFIG].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub config_table: Option<String>,
     /// A running devstack (`make up`: http://127.0.0.1:3000): table names from its
     /// `/_local/stack`, for tables not named by a flag.
     #[arg(long, global = true, value_name = "URL")]
@@ -70,6 +73,41 @@ pub enum Command {
     },
     /// Staff after-sales refund of a paid order through WeChat Pay.
     Refund(RefundArgs),
+    /// Earn rules (tiers, category bonuses, campaigns, caps): versioned in the Config table.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// The rules in force (or `--version N`) as TOML, with who activated them and why.
+    Show {
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Check a TOML rules file and activate it as the next version (nothing changes when it is
+    /// invalid, identical to the rules in force, or someone activated another version meanwhile).
+    Set(RulesSetArgs),
+    /// The versions, newest first.
+    History {
+        #[arg(long, default_value_t = 20)]
+        limit: u16,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RulesSetArgs {
+    /// The rules file (TOML; `linli-admin rules show` prints the current one to start from).
+    pub file: std::path::PathBuf,
+    /// Why, for the record.
+    #[arg(long)]
+    pub reason: String,
+    /// Who does it, for the record.
+    #[arg(long)]
+    pub operator: String,
+    /// Check and preview only; activate nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! `linli-admin`: what an operator with AWS credentials does to the ledger (DESIGN §2, §5): the
 //! audit of every member, the points liability, the monthly report, manual adjustments with
-//! operator and reason, a member's look-up and staff refunds.
+//! operator and reason, a member's look-up, staff refunds and the earn rules' versions.
 //!
 //! Exit codes: 0 ok; 1 a problem was found (audit violations, a refused adjustment or refund, an
 //! unreadable item, nothing found); 2 the command could not run as given (usage, configuration,
@@ -16,6 +16,7 @@ mod member;
 mod output;
 mod refund;
 mod report;
+mod rules;
 mod tables;
 mod walk;
 
@@ -88,5 +89,6 @@ async fn execute(cli: Cli) -> Result<Outcome, AdminError> {
         Command::Adjust(args) => adjust::run(&tables.ledger().await?, args).await,
         Command::Member { who, limit } => member::run(&tables.ledger().await?, &who, limit).await,
         Command::Refund(args) => refund::run(&tables.orders().await?, args).await,
+        Command::Rules(command) => rules::run(&tables.config().await?, command).await,
     }
 }

@@ -1,6 +1,6 @@
 //! Which tables, and the DynamoDB client: a table named by its flag, else by a running devstack
 //! (`--stack-url`, its `GET /_local/stack`), else by the environment the functions use too
-//! (`TABLE_LEDGER`, `TABLE_ORDERS`). The client follows the usual AWS settings, so
+//! (`TABLE_LEDGER`, `TABLE_ORDERS`, `TABLE_CONFIG`). The client follows the usual AWS settings, so
 //! `AWS_ENDPOINT_URL_DYNAMODB` points it at DynamoDB Local.
 
 use crate::cli::TableArgs;
@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use linli::store::ledger::DynamoLedger;
 use linli::store::members::DynamoMembers;
 use linli::store::orders::DynamoOrders;
+use linli::store::rules::DynamoRules;
 use std::time::Duration;
 
 /// The Ledger table: postings, profiles, identities and the adjustments' records.
@@ -23,6 +24,12 @@ pub struct LedgerTable {
 pub struct OrdersTable {
     pub name: String,
     pub orders: DynamoOrders,
+}
+
+/// The Config table: versioned rules.
+pub struct ConfigTable {
+    pub name: String,
+    pub rules: DynamoRules,
 }
 
 /// A table as the template names it, and how an operator names it.
@@ -72,6 +79,21 @@ impl<'a> Tables<'a> {
         let client = dynamodb().await?;
         Ok(OrdersTable {
             orders: DynamoOrders::new(client, name.clone()),
+            name,
+        })
+    }
+
+    pub async fn config(&self) -> Result<ConfigTable, AdminError> {
+        let name = self
+            .name(Wanted {
+                flag: self.args.config_table.as_deref(),
+                flag_name: "--config-table",
+                logical_id: "ConfigTable",
+                env: "TABLE_CONFIG",
+            })
+            .await?;
+        Ok(ConfigTable {
+            rules: DynamoRules::new(dynamodb().await?, name.clone()),
             name,
         })
     }

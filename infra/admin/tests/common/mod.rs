@@ -146,6 +146,26 @@ pub async fn orders_table(client: &Client, test: &str) -> String {
     name
 }
 
+/// A `Config` table as template.yaml declares it (key `pk` only).
+pub async fn config_table(client: &Client, test: &str) -> String {
+    let name = format!("Config-admin-{test}-{:08x}", fastrand::u32(..));
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk", ScalarAttributeType::S))
+        .key_schema(key("pk", KeyType::Hash))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        });
+    name
+}
+
 /// Day `day` (1-based) of `month`, 10:00 business time.
 pub fn on(month: &str, day: i64) -> BusinessTime {
     let month: Month = month.parse().unwrap();
@@ -177,6 +197,7 @@ pub async fn admin_with(args: &[&str], env: &[(&str, &str)]) -> Run {
         .args(args)
         .env_remove("TABLE_LEDGER")
         .env_remove("TABLE_ORDERS")
+        .env_remove("TABLE_CONFIG")
         .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint())
         .env("AWS_REGION", "cn-north-1")
         .env("AWS_ACCESS_KEY_ID", "local")

@@ -99,7 +99,7 @@ pub struct Caps {
 #[serde(deny_unknown_fields)]
 pub struct EarnRules {
     /// Given on activation (0 = the compiled-in defaults); never read from an operator's file.
-    #[serde(skip_deserializing, default)]
+    #[serde(skip)]
     pub version: u32,
     /// Fen of goods cash per base point (seed 001: 1 yuan = 1 point).
     pub fen_per_point: i64,
@@ -194,6 +194,11 @@ impl EarnRules {
         let rules: Self = toml::from_str(text).map_err(|e| RulesError::Toml(e.to_string()))?;
         rules.validate()?;
         Ok(rules)
+    }
+
+    /// The rules as an operator's file (what `from_toml` reads back).
+    pub fn to_toml(&self) -> Result<String, RulesError> {
+        toml::to_string(self).map_err(|e| RulesError::Toml(e.to_string()))
     }
 
     /// Everything an operator can get wrong, named by field.

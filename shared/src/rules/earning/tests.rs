@@ -306,6 +306,18 @@ fn the_compiled_in_defaults_are_the_seeds_tiers_and_keep_one_yuan_one_point() {
 }
 
 #[test]
+fn rules_written_out_read_back_the_same() {
+    let rules = seeds();
+    let text = rules.to_toml().unwrap();
+    assert_eq!(EarnRules::from_toml(&text).unwrap(), rules);
+    let defaults = EarnRules::default().to_toml().unwrap();
+    assert_eq!(
+        EarnRules::from_toml(&defaults).unwrap(),
+        EarnRules::default()
+    );
+}
+
+#[test]
 fn invalid_rules_are_refused_naming_the_field() {
     let refused = |from: &str, to: &str| {
         assert!(SEEDS.contains(from), "{from}");

@@ -47,6 +47,7 @@ fn payment(transaction: &str) -> Payment {
     Payment {
         transaction_id: transaction.into(),
         paid_at: at(NOW_MS + 60_000),
+        earned: None,
     }
 }
 

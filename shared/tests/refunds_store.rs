@@ -48,6 +48,7 @@ async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
     let payment = Payment {
         transaction_id: "4200-R".into(),
         paid_at: at(NOW_MS + 60_000),
+        earned: None,
     };
     orders.mark_paid(&order.order_id, &payment).await.unwrap();
     orders.get(&order.order_id).await.unwrap().unwrap()

@@ -463,6 +463,7 @@ async fn a_paid_order_whose_message_was_lost_is_repaired_by_redrive() {
     let payment = Payment {
         transaction_id: format!("4200-lost-{tag}"),
         paid_at: clock().await,
+        earned: None,
     };
     orders.mark_paid(&id, &payment).await.unwrap();
     assert_eq!(available(&token).await, 0);

@@ -156,6 +156,10 @@ fn view(order: &Order) -> Value {
     }
     if let Some(payment) = &order.payment {
         v["paid_at"] = json!(payment.paid_at.to_string());
+        if let Some(earned) = &payment.earned {
+            v["points_explained"] = json!(earned.explanation);
+            v["rules_version"] = json!(earned.rules_version);
+        }
     }
     if let Some(at) = order.ended_at {
         v["ended_at"] = json!(at.to_string());

@@ -82,8 +82,11 @@ impl Settings {
     }
 }
 
-pub struct App<O> {
+pub struct App<O, R = linli::store::rules::DynamoRules> {
     pub orders: O,
+    /// The earn rules' versions (Config table): a payment earns by the version in force at its
+    /// business time.
+    pub rules: R,
     pub publisher: Publisher,
     /// WeChat Pay: refunds of late payments, refundquery.
     pub pay: linli::paying::PayGateway,
@@ -273,13 +276,19 @@ async fn settle<O: OrderStore + RefundStore>(
             return success();
         }
     };
+    let rules = match linli::store::rules::in_force_at(&app.rules, paid_at).await {
+        Ok(rules) => rules,
+        Err(e) => return retry_later("reading the earn rules", &e),
+    };
     let payment = Payment {
         transaction_id: notice.transaction_id.clone(),
         paid_at,
+        earned: Some(order.decide_earning(&rules.earn, paid_at)),
     };
     match app.orders.mark_paid(&order.order_id, &payment).await {
         Ok(PaidOutcome::Marked { order, cost }) => {
-            tracing::info!(order_id = %order.order_id, member = %order.member.masked(), amount_fen = order.amount_fen.value(), wru = cost.total(), "order paid");
+            let earned = order.payment.as_ref().and_then(|p| p.earned.as_ref());
+            tracing::info!(order_id = %order.order_id, member = %order.member.masked(), amount_fen = order.amount_fen.value(), wru = cost.total(), rules_version = earned.map(|e| e.rules_version), earned = earned.map(|e| e.explanation.as_str()), "order paid");
             emit(app, &order).await
         }
         Ok(PaidOutcome::AlreadyPaid(order)) => {

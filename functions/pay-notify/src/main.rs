@@ -5,6 +5,7 @@ use linli::config::{required, ProcessEnv};
 use linli::paying::{PayConfig, PayGateway};
 use linli::queue::Publisher;
 use linli::store::orders::DynamoOrders;
+use linli::store::rules::DynamoRules;
 use pay_notify::{handle, App, Settings};
 
 #[tokio::main]
@@ -13,11 +14,10 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_source(&ProcessEnv)?;
     let pay = PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
-        orders: DynamoOrders::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            required(&ProcessEnv, "TABLE_ORDERS")?,
-        ),
+        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
+        rules: DynamoRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         pay,
         settings,

@@ -98,6 +98,7 @@ async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
     let payment = Payment {
         transaction_id: format!("4200{:016}", fastrand::u64(..1_000_000_000_000)),
         paid_at: at.plus_ms(60_000),
+        earned: None,
     };
     orders.mark_paid(&order.order_id, &payment).await.unwrap();
     order.status = OrderStatus::Paid;

@@ -15,8 +15,9 @@ pub use refund::{
 
 use crate::ids::{MemberId, OpenId, OrderId, PostingId, SkuId, StoreId};
 use crate::ledger::{Op, PostingRequest, Source};
-use crate::money::Fen;
+use crate::money::{Fen, Points};
 use crate::rules::base_earn;
+use crate::rules::earning::{Channel, EarnLine, EarnRules, Purchase, Tier};
 use crate::time::BusinessTime;
 use crate::wechat::pay_api::PayApi;
 use crate::wechat::pay_v2::SignType;
@@ -88,6 +89,20 @@ pub struct Payment {
     pub transaction_id: String,
     /// `time_end`: the business time of the payment (points are earned as of then).
     pub paid_at: BusinessTime,
+    /// What the payment earns, decided once when it was confirmed (absent on orders paid before
+    /// earn rules: the base rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earned: Option<EarnDecision>,
+}
+
+/// The points a payment earns under the earn rules in force at its business time, decided once
+/// (so a repeated notify or a redrive posts exactly the same thing).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarnDecision {
+    pub points: Points,
+    pub rules_version: u32,
+    /// E.g. "150 = 100 base × 1.5 周末".
+    pub explanation: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -128,9 +143,47 @@ pub struct Order {
 }
 
 impl Order {
-    /// The points the payment earns (1 yuan of goods = 1 point, rounded down once).
-    pub fn earned_points(&self) -> crate::money::Points {
-        base_earn(self.goods_fen)
+    /// The points the payment earns: as decided when it was confirmed, else the base rule
+    /// (1 yuan of goods = 1 point, rounded down once).
+    pub fn earned_points(&self) -> Points {
+        match self.payment.as_ref().and_then(|p| p.earned.as_ref()) {
+            Some(decision) => decision.points,
+            None => base_earn(self.goods_fen),
+        }
+    }
+
+    /// What a payment at `paid_at` earns under `rules` (the version in force then). Every member
+    /// earns at 普卡 and lines carry no category until tiers and categories land (issue 8).
+    pub fn decide_earning(&self, rules: &EarnRules, paid_at: BusinessTime) -> EarnDecision {
+        let lines: Vec<EarnLine<'_>> = self
+            .lines
+            .iter()
+            .map(|line| EarnLine {
+                category: "",
+                cash: Fen::new(line.price_fen.value().saturating_mul(line.qty)),
+            })
+            .collect();
+        let lines = if lines.is_empty() {
+            vec![EarnLine {
+                category: "",
+                cash: self.goods_fen,
+            }]
+        } else {
+            lines
+        };
+        let earned = rules.evaluate(&Purchase {
+            at: paid_at,
+            store: self.store_id.as_str(),
+            channel: Channel::MiniProgram,
+            tier: Tier::Regular,
+            lines: &lines,
+            earned_today: Points::ZERO,
+        });
+        EarnDecision {
+            points: earned.points,
+            rules_version: earned.rules_version,
+            explanation: earned.explanation,
+        }
     }
 
     /// The posting a confirmed payment causes: `pay:order:<id>` at the payment's business time.
@@ -141,7 +194,7 @@ impl Order {
         if !points.is_positive() {
             return None;
         }
-        Some(PostingRequest::new(
+        let mut posting = PostingRequest::new(
             PostingId::pay_order(&self.order_id),
             self.member.clone(),
             payment.paid_at,
@@ -149,7 +202,9 @@ impl Order {
                 source: Source::Pay,
                 points,
             }],
-        ))
+        );
+        posting.rule_version = payment.earned.as_ref().map(|d| d.rules_version);
+        Some(posting)
     }
 
     /// What can still be refunded: paid and not yet asked back.
@@ -200,6 +255,7 @@ mod tests {
             payment: Some(Payment {
                 transaction_id: "4200".into(),
                 paid_at: at.plus_ms(60_000),
+                earned: None,
             }),
             ended_at: None,
             refund_requested_fen: Fen::ZERO,
@@ -218,6 +274,50 @@ mod tests {
             vec![Op::Earn {
                 source: Source::Pay,
                 points: Points::new(129)
+            }]
+        );
+    }
+
+    #[test]
+    fn a_decided_earning_is_what_the_posting_and_clawbacks_use() {
+        let mut o = order(10_000);
+        let rules = EarnRules::from_toml(
+            r#"
+fen_per_point = 100
+[tiers]
+regular = 10000
+silver = 12000
+gold = 15000
+diamond = 20000
+[[campaigns]]
+name = "周末"
+multiplier_bp = 15000
+starts_on = "2026-11-01"
+ends_on = "2026-11-30"
+stores = ["sh-001"]
+"#,
+        )
+        .unwrap();
+        let paid_at = o.payment.as_ref().unwrap().paid_at;
+        let decision = o.decide_earning(
+            &EarnRules {
+                version: 4,
+                ..rules
+            },
+            paid_at,
+        );
+        assert_eq!(decision.points, Points::new(150));
+        assert_eq!(decision.rules_version, 4);
+        assert_eq!(decision.explanation, "150 = 100 base × 1.5 周末");
+        o.payment.as_mut().unwrap().earned = Some(decision);
+        assert_eq!(o.earned_points(), Points::new(150));
+        let posting = o.pay_posting().unwrap();
+        assert_eq!(posting.rule_version, Some(4));
+        assert_eq!(
+            posting.ops,
+            vec![Op::Earn {
+                source: Source::Pay,
+                points: Points::new(150)
             }]
         );
     }

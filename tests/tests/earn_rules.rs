@@ -1,0 +1,96 @@
+//! Earn rules end to end: a campaign activated in the Config table (scoped to this test's store,
+//! so nothing else on the stack earns differently) doubles what a payment earns, the order shows
+//! the explanation and the rules version, and the posting's points follow the decision.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
+
+use linli::rules::earning::{Campaign, Channel};
+use linli::store::rules::{Activated, DynamoRules, RulesStore};
+use linli_e2e::{call, clock, eventually, login, stack_table, tag, test_store};
+use serde_json::{json, Value};
+
+const NAME_PREFIX: &str = "e2e开业双倍";
+
+/// Activates a ×2 campaign for `store` from yesterday for three years (other tests move the
+/// devstack clock forward by months); answers the version.
+async fn activate_double_points(store: &str) -> u32 {
+    let (client, table) = stack_table("ConfigTable").await;
+    let rules = DynamoRules::new(client, table);
+    let today = clock().await.date();
+    loop {
+        let current = rules.current().await.unwrap();
+        let mut earn = current.earn.clone();
+        // Earlier runs' campaigns go: the rules stay within their limits however often this runs.
+        earn.campaigns.retain(|c| !c.name.starts_with(NAME_PREFIX));
+        earn.campaigns.push(Campaign {
+            name: format!("{NAME_PREFIX}{}", &store[store.len() - 4..]),
+            multiplier_bp: 20_000,
+            starts_on: today.pred_opt().unwrap().to_string(),
+            ends_on: (today + chrono::Days::new(3 * 366)).to_string(),
+            weekdays: vec![],
+            hours: None,
+            stores: vec![store.to_owned()],
+            channels: vec![Channel::MiniProgram],
+            categories: vec![],
+        });
+        earn.validate().unwrap();
+        // A moment ago: WeChat Pay's `time_end` has whole seconds, so a payment in the same
+        // second as the activation would otherwise count as made before it.
+        let at = clock().await.plus_ms(-2_000);
+        match rules
+            .activate(&earn, current.version, "e2e", "store opening", at)
+            .await
+            .unwrap()
+        {
+            Activated::Now(version) => return version,
+            Activated::Moved => continue,
+        }
+    }
+}
+
+async fn me(token: &str) -> Value {
+    call("GET", "/api/me", Some(token), None).await.1
+}
+
+#[tokio::test]
+async fn a_campaign_in_force_doubles_the_points_and_the_order_explains_them() {
+    let tag = tag();
+    let store = test_store(&tag, &[("OIL-5L", "花生油 5L", 8_850, 9)]).await;
+    let other_store = test_store(&format!("{tag}x"), &[("OIL-5L", "花生油 5L", 8_850, 9)]).await;
+    let version = activate_double_points(store.as_str()).await;
+    let (token, _) = login(&format!("test:o-{tag}:u-{tag}")).await;
+
+    let mut earned = 0;
+    for (store, expected) in [(store.as_str(), 177), (other_store.as_str(), 88)] {
+        let (status, order) = call(
+            "POST",
+            "/api/orders",
+            Some(&token),
+            Some(json!({"store_id": store, "fulfilment": "pickup", "items": [{"sku": "OIL-5L", "qty": 1}]})),
+        )
+        .await;
+        assert_eq!(status, 201, "{order}");
+        let id = order["order_id"].as_str().unwrap();
+        let (status, paid) = call("POST", &format!("/_local/wechatpay/pay/{id}"), None, None).await;
+        assert_eq!(status, 200, "{paid}");
+        earned += expected;
+        eventually(30, "the order's points", || async {
+            (me(&token).await["available"] == earned).then_some(())
+        })
+        .await;
+        let (_, shown) = call("GET", &format!("/api/orders/{id}"), Some(&token), None).await;
+        assert_eq!(shown["points"], expected, "{shown}");
+        assert!(
+            shown["rules_version"].as_u64().unwrap() >= u64::from(version),
+            "{shown}"
+        );
+        let explained = shown["points_explained"].as_str().unwrap();
+        if expected == 177 {
+            assert!(
+                explained.starts_with("177 = 88.5 base × 2 e2e开业双倍"),
+                "{explained}"
+            );
+        } else {
+            assert_eq!(explained, "88 = 88.5 base, rounded down");
+        }
+    }
+}

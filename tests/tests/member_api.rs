@@ -178,3 +178,58 @@ async fn stores_are_listed_nearest_first_with_their_skus_and_bad_queries_are_ref
         (400, Some("lng"))
     );
 }
+
+#[tokio::test]
+async fn expiring_points_are_the_lots_due_within_the_window() {
+    let tag = linli_e2e::tag();
+    let (token, member) = login(&format!("test:o-{tag}:u-{tag}")).await;
+    let member = MemberId::parse(&member).unwrap();
+    let (client, table) = stack_table("LedgerTable").await;
+    let ledger = DynamoLedger::new(client, table);
+    // 6 points earned 12 months ago (their lot's last day is the end of this month) and 9 now.
+    let now = linli_e2e::clock().await;
+    let a_year_ago = now.month().plus(-12).start().plus_ms(3_600_000);
+    for (at, points) in [(a_year_ago, 6), (now, 9)] {
+        let request = PostingRequest::new(
+            PostingId::sign_in(&member, at.date()),
+            member.clone(),
+            at,
+            vec![Op::Earn {
+                source: Source::SignIn,
+                points: Points::new(points),
+            }],
+        );
+        ledger.post(&request).await.unwrap();
+    }
+
+    let (status, soon) = call("GET", "/api/me/expiring", Some(&token), None).await;
+    assert_eq!(status, 200, "{soon}");
+    assert_eq!(
+        (soon["within_days"].as_u64(), soon["total"].as_i64()),
+        (Some(30), Some(6)),
+        "{soon}"
+    );
+    let lot = &soon["lots"][0];
+    assert_eq!(lot["month"], a_year_ago.month().to_string());
+    assert!(lot["days_left"].as_i64().unwrap() <= 31, "{lot}");
+    // This month's 9 points last more than a year.
+    let (_, year) = call("GET", "/api/me/expiring?days=366", Some(&token), None).await;
+    assert_eq!(year["total"], 6, "{year}");
+
+    for bad in ["0", "367", "x", "-1"] {
+        let (status, refused) = call(
+            "GET",
+            &format!("/api/me/expiring?days={bad}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, refused["error"]["field"].as_str()),
+            (400, Some("days")),
+            "{bad}"
+        );
+    }
+    let (status, _) = call("GET", "/api/me/expiring", None, None).await;
+    assert_eq!(status, 401);
+}

@@ -5,7 +5,7 @@ use crate::App;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use linli::ids::{Identity, MemberId};
-use linli::ledger::{lot_expires_on, MAX_MERGE_HOPS};
+use linli::ledger::{lot_expires_on, Profile, MAX_MERGE_HOPS};
 use linli::rules::invite_scene;
 use linli::session::{self, Session, SessionError};
 use linli::store::ledger::LedgerStore;
@@ -131,6 +131,29 @@ pub async fn session_start<L: LedgerStore, M: Members, C, O>(
     )
 }
 
+/// The member's profile, following merges: a session issued before its member was merged reads
+/// the member it joined. 404 when there is none.
+pub(crate) async fn live_profile<L: LedgerStore, M, C, O>(
+    app: &App<L, M, C, O>,
+    mut member: MemberId,
+) -> Result<(MemberId, Profile), Response<Body>> {
+    let mut hops = 0;
+    loop {
+        let profile = match app.ledger.profile(&member).await {
+            Ok(Some(profile)) => profile,
+            Ok(None) => return Err(not_found("member_not_found", "no such member")),
+            Err(e) => return Err(store_failed(&e)),
+        };
+        match profile.merged_into.clone() {
+            Some(into) if hops < MAX_MERGE_HOPS => {
+                hops += 1;
+                member = into;
+            }
+            _ => return Ok((member, profile)),
+        }
+    }
+}
+
 pub async fn me<L: LedgerStore, M, C, O>(
     app: &App<L, M, C, O>,
     request: &Request,
@@ -140,27 +163,13 @@ pub async fn me<L: LedgerStore, M, C, O>(
         Ok(session) => session,
         Err(refused) => return refused.into(),
     };
-    let mut member = session.member.clone();
-    let mut hops = 0;
-    // A session issued before its member was merged reads the member it joined.
-    let (profile, history) = loop {
-        let (profile, history) = match tokio::try_join!(
-            app.ledger.profile(&member),
-            app.ledger.history(&member, None, HISTORY_LINES)
-        ) {
-            Ok(found) => found,
-            Err(e) => return store_failed(&e),
-        };
-        let Some(profile) = profile else {
-            return not_found("member_not_found", "no such member");
-        };
-        match profile.merged_into.clone() {
-            Some(into) if hops < MAX_MERGE_HOPS => {
-                hops += 1;
-                member = into;
-            }
-            _ => break (profile, history),
-        }
+    let (member, profile) = match live_profile(app, session.member.clone()).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let history = match app.ledger.history(&member, None, HISTORY_LINES).await {
+        Ok(history) => history,
+        Err(e) => return store_failed(&e),
     };
     let lots: Vec<Value> = profile
         .lots

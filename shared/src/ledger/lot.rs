@@ -20,6 +20,28 @@ pub fn lot_expires_on(month: Month) -> NaiveDate {
     month.plus(LOT_LIFETIME_MONTHS).last_day()
 }
 
+/// A lot that expires soon: its earning month, points and last spendable day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expiring {
+    pub month: Month,
+    pub points: Points,
+    pub expires_on: NaiveDate,
+}
+
+/// The lots whose last spendable day is within `days` of `today` (a lot already due but not yet
+/// swept by ExpireLots included), soonest first.
+pub fn expiring(lots: &Lots, today: NaiveDate, days: u32) -> Vec<Expiring> {
+    let horizon = today + chrono::Days::new(u64::from(days));
+    lots.iter()
+        .map(|(month, points)| Expiring {
+            month,
+            points,
+            expires_on: lot_expires_on(month),
+        })
+        .filter(|lot| lot.expires_on <= horizon)
+        .collect()
+}
+
 /// Points per earning month. Only positive amounts are stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -91,6 +113,35 @@ impl Lots {
     /// Removes and returns the whole lot of `month`.
     pub fn remove(&mut self, month: Month) -> Points {
         self.0.remove(&month).unwrap_or(Points::ZERO)
+    }
+}
+
+#[cfg(test)]
+mod expiring_tests {
+    use super::*;
+
+    #[test]
+    fn lots_due_within_the_horizon_are_listed_soonest_first() {
+        let month = |text: &str| text.parse::<Month>().unwrap();
+        let mut lots = Lots::default();
+        for (m, p) in [("2025-10", 5), ("2025-11", 7), ("2025-12", 9)] {
+            lots.add(month(m), Points::new(p));
+        }
+        let today = NaiveDate::from_ymd_opt(2026, 11, 5).unwrap();
+        // 2025-10 expired on 2026-10-31 (not swept yet), 2025-11 lasts until 2026-11-30.
+        let soon = expiring(&lots, today, 30);
+        assert_eq!(
+            soon.iter()
+                .map(|l| (l.month, l.points.value()))
+                .collect::<Vec<_>>(),
+            [(month("2025-10"), 5), (month("2025-11"), 7)]
+        );
+        assert_eq!(
+            soon[1].expires_on,
+            NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
+        );
+        assert_eq!(expiring(&lots, today, 0).len(), 1);
+        assert_eq!(expiring(&lots, today, 60).len(), 3);
     }
 }
 

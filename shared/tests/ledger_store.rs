@@ -12,7 +12,7 @@ use linli::money::Points;
 use linli::store::ledger::item::{
     new_profile_item, posting_item, updated_profile_item, HISTORY_KEYS, HISTORY_PROJECTION,
 };
-use linli::store::ledger::{DynamoLedger, LedgerStore, Posted};
+use linli::store::ledger::{DynamoLedger, HistoryCursor, LedgerStore, Posted};
 use linli::store::members::{DynamoMembers, Members};
 use linli::store::wru::{item_size, lsi_entry_size, write_units};
 use linli::store::StoreError;
@@ -309,17 +309,19 @@ async fn history_lists_postings_newest_first_from_the_index() {
         );
         ledger.post(&request).await.unwrap();
     }
-    let lines = ledger.history(&member, None, 3).await.unwrap();
+    let page = ledger.history(&member, None, 3).await.unwrap();
+    let lines = &page.lines;
     assert_eq!(lines.len(), 3);
     assert!(lines.windows(2).all(|w| w[0].at > w[1].at));
     assert_eq!(lines[0].kind, "signin");
     assert_eq!(lines[0].delta, Points::new(5));
-    let older = ledger
-        .history(&member, Some(lines[2].at), 10)
-        .await
-        .unwrap();
-    assert_eq!(older.len(), 2);
-    assert!(older[0].at < lines[2].at);
+    let cursor = page.next.clone().expect("more pages");
+    assert_eq!(cursor, HistoryCursor::of(&lines[2]));
+    let decoded = HistoryCursor::decode(&cursor.encode()).unwrap();
+    let older = ledger.history(&member, Some(&decoded), 10).await.unwrap();
+    assert_eq!(older.lines.len(), 2);
+    assert!(older.lines[0].at < lines[2].at);
+    assert_eq!(older.next, None, "the last page says so");
 }
 
 /// DESIGN §4: a posting costs about 6 WRU — the posting, its history-index entry and the

@@ -60,6 +60,7 @@ async fn a_campaign_in_force_doubles_the_points_and_the_order_explains_them() {
     let (token, _) = login(&format!("test:o-{tag}:u-{tag}")).await;
 
     let mut earned = 0;
+    let mut orders = Vec::new();
     for (store, expected) in [(store.as_str(), 177), (other_store.as_str(), 88)] {
         let (status, order) = call(
             "POST",
@@ -70,6 +71,7 @@ async fn a_campaign_in_force_doubles_the_points_and_the_order_explains_them() {
         .await;
         assert_eq!(status, 201, "{order}");
         let id = order["order_id"].as_str().unwrap();
+        orders.push(id.to_owned());
         let (status, paid) = call("POST", &format!("/_local/wechatpay/pay/{id}"), None, None).await;
         assert_eq!(status, 200, "{paid}");
         earned += expected;
@@ -93,4 +95,43 @@ async fn a_campaign_in_force_doubles_the_points_and_the_order_explains_them() {
             assert_eq!(explained, "88 = 88.5 base, rounded down");
         }
     }
+
+    // The history, a posting per page: newest first, each order's posting once, then no cursor.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..5 {
+        let path = format!("/api/me/points?limit=1&cursor={cursor}");
+        let (status, page) = call("GET", &path, Some(&token), None).await;
+        assert_eq!(status, 200, "{page}");
+        for line in page["postings"].as_array().unwrap() {
+            assert_eq!(
+                (line["kind"].as_str(), line["label"].as_str()),
+                (Some("pay:order"), Some("订单消费积分"))
+            );
+            seen.push((
+                line["at"].as_str().unwrap().to_owned(),
+                line["order_id"].as_str().unwrap().to_owned(),
+                line["delta"].as_i64().unwrap(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    // Newest first (both payments may share WeChat Pay's whole-second time_end).
+    assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "{seen:?}");
+    let mut found: Vec<(String, i64)> = seen
+        .into_iter()
+        .map(|(_, order, delta)| (order, delta))
+        .collect();
+    found.sort();
+    let mut expected = vec![(orders[0].clone(), 177), (orders[1].clone(), 88)];
+    expected.sort();
+    assert_eq!(found, expected);
+    let (status, refused) = call("GET", "/api/me/points?cursor=junk", Some(&token), None).await;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (400, Some("cursor"))
+    );
 }

@@ -9,7 +9,7 @@ use linli::ledger::{Book, Op, Posting, PostingRequest, Profile, Source};
 use linli::money::Points;
 use linli::store::checkpoints::{CheckpointKey, CheckpointStore, MemoryCheckpoints};
 use linli::store::ledger::item::hold_shard;
-use linli::store::ledger::{HistoryLine, LedgerStore, Posted, ProfilePage};
+use linli::store::ledger::{HistoryCursor, HistoryPage, LedgerStore, Posted, ProfilePage};
 use linli::store::wru::WriteCost;
 use linli::store::StoreError;
 use linli::time::{BusinessTime, Month};
@@ -104,10 +104,10 @@ impl LedgerStore for FakeLedger {
     async fn history(
         &self,
         _member: &MemberId,
-        _before: Option<BusinessTime>,
+        _cursor: Option<&HistoryCursor>,
         _limit: u16,
-    ) -> Result<Vec<HistoryLine>, StoreError> {
-        Ok(vec![])
+    ) -> Result<HistoryPage, StoreError> {
+        Ok(HistoryPage::default())
     }
 }
 

@@ -168,7 +168,7 @@ pub async fn me<L: LedgerStore, M, C, O>(
         Err(answer) => return answer,
     };
     let history = match app.ledger.history(&member, None, HISTORY_LINES).await {
-        Ok(history) => history,
+        Ok(page) => page.lines,
         Err(e) => return store_failed(&e),
     };
     let lots: Vec<Value> = profile

@@ -11,7 +11,9 @@
 //!   expires_at}` (a temporary `QR_STR_SCENE` code, 30 days, cached and renewed 3 days early);
 //!   `GET /api/me/member-code` → `{code, expires_at}`: the 2-minute code shown as a QR code at
 //!   the till (`member_code.rs`); `GET /api/me/expiring?days=30` → `{within_days, total, lots:
-//!   [{month, points, expires_on, days_left}]}`: what expires soon (`points.rs`).
+//!   [{month, points, expires_on, days_left}]}`: what expires soon; `GET /api/me/points?cursor=`
+//!   → `{postings: [{posting_id, kind, label, at, delta, order_id?}], next_cursor?}`: the paged
+//!   history, newest first (`points.rs`).
 //! - `POST /api/orders` `{store_id, items: [{sku, qty}], fulfilment, address?}` → 201 with the
 //!   order and the `wx.requestPayment` parameters; `GET /api/orders/{id}`;
 //!   `POST /api/orders/{id}/cancel` (see `orders.rs`).
@@ -123,6 +125,7 @@ where
         ("GET", ["api", "me", "invite"]) => account::invite(app, &request, now).await,
         ("GET", ["api", "me", "member-code"]) => member_code::show(app, &request, now),
         ("GET", ["api", "me", "expiring"]) => points::expiring(app, &request, now).await,
+        ("GET", ["api", "me", "points"]) => points::history(app, &request, now).await,
         ("GET", ["api", "stores"]) => browse::stores(app, &request).await,
         ("GET", ["api", "stores", id, "skus"]) => browse::skus(app, id).await,
         ("POST", ["api", "orders"]) => orders::place(app, &request, now).await,
@@ -132,7 +135,7 @@ where
         (
             _,
             ["api", "session" | "me" | "stores" | "orders"]
-            | ["api", "me", "invite" | "member-code" | "expiring"]
+            | ["api", "me", "invite" | "member-code" | "expiring" | "points"]
             | ["api", "stores", _, "skus"]
             | ["api", "orders", _]
             | ["api", "orders", _, "cancel" | "refund"],

@@ -1,6 +1,13 @@
-//! `GET /api/me/expiring?days=30`: the member's points that expire soon (seed 001: remind before
-//! they are lost) — each lot whose last spendable day is within `days` (1–366, default 30) of
-//! today's business date, soonest first, and their total.
+//! The member's points over time.
+//!
+//! - `GET /api/me/points?cursor=&limit=20`: the postings, newest first, a page at a time
+//!   (`limit` 1–100); each line says what it was (`label`), its change of available points and,
+//!   for an order's postings, the order (whose `points_explained` says how the points were
+//!   priced). `next_cursor` is absent on the last page. Reads are consistent: a posting just
+//!   applied is on the first page.
+//! - `GET /api/me/expiring?days=30`: the points that expire soon (seed 001: remind before they are
+//!   lost) — each lot whose last spendable day is within `days` (1–366, default 30) of today's
+//!   business date, soonest first, and their total.
 
 use crate::account::{authenticate, live_profile};
 use crate::answer::{invalid, reply};
@@ -8,10 +15,12 @@ use crate::App;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use linli::ledger::expiring as expiring_lots;
-use linli::store::ledger::LedgerStore;
+use linli::store::ledger::{HistoryCursor, LedgerStore};
 use linli::time::BusinessTime;
 use serde_json::{json, Value};
 
+const DEFAULT_LIMIT: u16 = 20;
+const MAX_LIMIT: u16 = 100;
 const DEFAULT_DAYS: u32 = 30;
 const MAX_DAYS: u32 = 366;
 
@@ -56,4 +65,122 @@ pub async fn expiring<L: LedgerStore, M, C, O>(
         StatusCode::OK,
         json!({ "within_days": days, "total": total, "lots": listed }),
     )
+}
+
+/// What a posting was, as the member reads it.
+fn label(kind: &str) -> &'static str {
+    match kind {
+        "pay:order" => "订单消费积分",
+        "hold:order" => "积分抵扣运费（冻结）",
+        "void:order" => "冻结积分退回",
+        "feeback:order" => "运费积分退回",
+        "claw:refund" => "退款扣回积分",
+        "earn:pos" => "门店消费积分",
+        "claw:pos" => "门店退货扣回",
+        "earn:round" => "社群团购积分",
+        "comp:order" => "配送延误补偿",
+        "signin" => "每日签到",
+        "invite" => "邀请好友",
+        "expire" => "积分过期",
+        "merge" => "账户合并",
+        "adjust" => "客服调整",
+        _ => "积分变动",
+    }
+}
+
+/// The order an order's posting belongs to (`pay:order:<id>`, `claw:refund:<order>-…`).
+fn order_of(posting_id: &str) -> Option<&str> {
+    let rest = [
+        "pay:order:",
+        "hold:order:",
+        "void:order:",
+        "feeback:order:",
+        "comp:order:",
+    ]
+    .iter()
+    .find_map(|p| posting_id.strip_prefix(p))
+    .or_else(|| {
+        posting_id
+            .strip_prefix("claw:refund:")
+            .map(|r| r.split('-').next().unwrap_or(r))
+    })?;
+    // Linli's order ids are ULIDs; a late payment's refund (`L-<transaction>`) names none.
+    let ulid = rest.len() == 26 && rest.bytes().all(|b| b.is_ascii_alphanumeric());
+    ulid.then_some(rest)
+}
+
+pub async fn history<L: LedgerStore, M, C, O>(
+    app: &App<L, M, C, O>,
+    request: &Request,
+    now: BusinessTime,
+) -> Response<Body> {
+    let session = match authenticate(app, request, now) {
+        Ok(session) => session,
+        Err(refused) => return refused.into(),
+    };
+    let query = request.query_string_parameters_ref();
+    let cursor = match query
+        .and_then(|q| q.first("cursor"))
+        .filter(|c| !c.is_empty())
+    {
+        None => None,
+        Some(text) => match HistoryCursor::decode(text) {
+            Some(cursor) => Some(cursor),
+            None => return invalid("cursor", "not a cursor this API gave: start without one"),
+        },
+    };
+    let limit = match query.and_then(|q| q.first("limit")) {
+        None => DEFAULT_LIMIT,
+        Some(text) => match text.trim().parse::<u16>() {
+            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
+            _ => return invalid("limit", "a whole number from 1 to 100"),
+        },
+    };
+    let (member, _) = match live_profile(app, session.member).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let page = match app.ledger.history(&member, cursor.as_ref(), limit).await {
+        Ok(page) => page,
+        Err(e) => return crate::answer::store_failed(&e),
+    };
+    let lines: Vec<Value> = page
+        .lines
+        .iter()
+        .map(|line| {
+            let id = line.posting_id.to_string();
+            let mut v = json!({
+                "posting_id": id, "kind": line.kind, "label": label(&line.kind),
+                "at": line.at.to_string(), "delta": line.delta.value(),
+            });
+            if let Some(order) = order_of(&id) {
+                v["order_id"] = json!(order);
+            }
+            v
+        })
+        .collect();
+    let mut body = json!({ "postings": lines });
+    if let Some(next) = page.next {
+        body["next_cursor"] = json!(next.encode());
+    }
+    reply(StatusCode::OK, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_postings_name_their_order_and_others_do_not() {
+        let order = "01JD0000000000000000000000";
+        assert_eq!(order_of(&format!("pay:order:{order}")), Some(order));
+        assert_eq!(order_of(&format!("claw:refund:{order}-M")), Some(order));
+        assert_eq!(order_of("claw:refund:L-4200000001"), None);
+        assert_eq!(
+            order_of("signin:01JD0000000000000000000000:2026-11-25"),
+            None
+        );
+        assert_eq!(label("signin"), "每日签到");
+        assert_eq!(label("something-new"), "积分变动");
+    }
 }

@@ -66,7 +66,11 @@ pub async fn run(table: &LedgerTable, who: &str, limit: u16) -> Result<Outcome, 
             table.name
         )));
     };
-    let history = table.ledger.history(&member, None, limit.max(1)).await?;
+    let history = table
+        .ledger
+        .history(&member, None, limit.max(1))
+        .await?
+        .lines;
     let postings: Vec<Value> = history
         .iter()
         .map(|line| {

@@ -16,7 +16,7 @@ use super::item::{
     self, decode_posting, decode_profile, integer, posting_key, profile_key, string, Item,
     HISTORY_INDEX, HISTORY_KEYS, HISTORY_PROJECTION, HOLD_INDEX_KEYS, PK, POSTED_AT, SK,
 };
-use super::{HistoryLine, LedgerStore, Posted, RetryPolicy};
+use super::{HistoryCursor, HistoryLine, HistoryPage, LedgerStore, Posted, RetryPolicy};
 use crate::ids::{Identity, MemberId, PostingId};
 use crate::ledger::{
     apply, closed_hold, explain_closed_hold, redirected, replay, Applied, LedgerError, Posting,
@@ -484,32 +484,46 @@ impl LedgerStore for DynamoLedger {
     async fn history(
         &self,
         member: &MemberId,
-        before: Option<BusinessTime>,
+        cursor: Option<&HistoryCursor>,
         limit: u16,
-    ) -> Result<Vec<HistoryLine>, StoreError> {
-        let mut condition = "#pk = :pk".to_owned();
-        let mut names = HashMap::from([("#pk".to_owned(), PK.to_owned())]);
-        let mut values =
-            HashMap::from([(":pk".to_owned(), AttributeValue::S(item::member_pk(member)))]);
-        if let Some(before) = before {
-            condition.push_str(" AND #at < :before");
-            names.insert("#at".to_owned(), POSTED_AT.to_owned());
-            values.insert(":before".to_owned(), item::number(before.epoch_ms()));
-        }
+    ) -> Result<HistoryPage, StoreError> {
+        let pk = item::member_pk(member);
+        let start = cursor.map(|c| {
+            HashMap::from([
+                (PK.to_owned(), AttributeValue::S(pk.clone())),
+                (
+                    SK.to_owned(),
+                    AttributeValue::S(item::posting_sk(&c.posting_id)),
+                ),
+                (POSTED_AT.to_owned(), item::number(c.at.epoch_ms())),
+            ])
+        });
         let output = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(HISTORY_INDEX)
-            .key_condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
             .scan_index_forward(false)
             .limit(i32::from(limit.max(1)))
             .send()
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
-        output.items().iter().map(history_line).collect()
+        let lines: Vec<HistoryLine> = output
+            .items()
+            .iter()
+            .map(history_line)
+            .collect::<Result<_, _>>()?;
+        // DynamoDB says whether more may follow; the last line is where the next page starts.
+        let next = output
+            .last_evaluated_key()
+            .and_then(|_| lines.last())
+            .map(HistoryCursor::of);
+        Ok(HistoryPage { lines, next })
     }
 }
 

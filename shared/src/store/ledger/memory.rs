@@ -2,7 +2,7 @@
 //! Same semantics as `DynamoLedger` (both delegate the decision to `ledger::Book`/`apply`);
 //! adapter tests prove the DynamoDB one against DynamoDB Local.
 
-use super::{HistoryLine, LedgerStore, Posted};
+use super::{HistoryCursor, HistoryLine, HistoryPage, LedgerStore, Posted};
 use crate::ids::{Identity, MemberId, PostingId};
 use crate::ledger::{Book, Posting, PostingRequest, Profile};
 use crate::store::wru::WriteCost;
@@ -98,26 +98,29 @@ impl LedgerStore for MemoryLedger {
     async fn history(
         &self,
         member: &MemberId,
-        before: Option<BusinessTime>,
+        cursor: Option<&HistoryCursor>,
         limit: u16,
-    ) -> Result<Vec<HistoryLine>, StoreError> {
+    ) -> Result<HistoryPage, StoreError> {
         let mut lines: Vec<HistoryLine> = self.with(|book| {
             book.postings()
                 .filter(|p| &p.request.member == member)
-                .filter(|p| before.is_none_or(|b| p.request.at < b))
                 .map(|p| HistoryLine {
                     posting_id: p.request.id.clone(),
                     kind: p.request.id.kind().to_owned(),
                     at: p.request.at,
                     delta: p.result.available_delta,
                 })
+                .filter(|l| cursor.is_none_or(|c| (l.at, &l.posting_id) < (c.at, &c.posting_id)))
                 .collect()
         });
         lines.sort_by(|a, b| {
             b.at.cmp(&a.at)
                 .then_with(|| b.posting_id.cmp(&a.posting_id))
         });
-        lines.truncate(usize::from(limit.max(1)));
-        Ok(lines)
+        let limit = usize::from(limit.max(1));
+        let more = lines.len() > limit;
+        lines.truncate(limit);
+        let next = lines.last().filter(|_| more).map(HistoryCursor::of);
+        Ok(HistoryPage { lines, next })
     }
 }

@@ -43,6 +43,43 @@ pub struct HistoryLine {
     pub delta: Points,
 }
 
+/// Where a page of history ends: the last line's time and posting id, opaque to callers
+/// (`<ms>.<posting id>`; a posting id never starts with a digit-only prefix ending in '.').
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryCursor {
+    pub at: BusinessTime,
+    pub posting_id: PostingId,
+}
+
+impl HistoryCursor {
+    pub fn of(line: &HistoryLine) -> Self {
+        Self {
+            at: line.at,
+            posting_id: line.posting_id.clone(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.at.epoch_ms(), self.posting_id)
+    }
+
+    /// None for anything `encode` did not make.
+    pub fn decode(text: &str) -> Option<Self> {
+        let (ms, id) = text.trim().split_once('.')?;
+        Some(Self {
+            at: BusinessTime::from_epoch_ms(ms.parse().ok()?).ok()?,
+            posting_id: PostingId::parse(id).ok()?,
+        })
+    }
+}
+
+/// A page of history, newest first, and where the next page starts (None: no more).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub lines: Vec<HistoryLine>,
+    pub next: Option<HistoryCursor>,
+}
+
 /// The ledger's persistence, in domain terms.
 pub trait LedgerStore {
     /// Creates the member's empty profile unless it exists. True when created.
@@ -93,13 +130,14 @@ pub trait LedgerStore {
         ids: &[PostingId],
     ) -> impl Future<Output = Result<Vec<Option<Posting>>, StoreError>> + Send;
 
-    /// The member's postings, newest first, at most `limit`, older than `before` when given.
+    /// The member's postings, newest first, at most `limit`, after `cursor` when given (a
+    /// consistent read: a posting just applied is on the first page).
     fn history(
         &self,
         member: &MemberId,
-        before: Option<BusinessTime>,
+        cursor: Option<&HistoryCursor>,
         limit: u16,
-    ) -> impl Future<Output = Result<Vec<HistoryLine>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<HistoryPage, StoreError>> + Send;
 }
 
 /// How hard `post` tries under contention: full-jitter exponential backoff.

@@ -12,8 +12,10 @@
 
 mod explain;
 mod model;
+mod tiers;
 
 pub use model::{Campaign, Caps, CategoryBonus, Channel, EarnRules, RulesError, Tier};
+pub use tiers::{Growth, TierThresholds, GROWTH_MONTHS};
 
 use crate::money::{Fen, Points};
 use crate::time::BusinessTime;

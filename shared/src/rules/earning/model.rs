@@ -1,7 +1,7 @@
 //! The earn rules' data: what operators write (TOML) and how it is checked before it may be
 //! activated.
 
-use super::{Purchase, BP_ONE};
+use super::{Purchase, TierThresholds, BP_ONE};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +110,9 @@ pub struct EarnRules {
     pub campaigns: Vec<Campaign>,
     #[serde(default)]
     pub caps: Caps,
+    /// Rolling 12-month spend for each tier (absent = the seeds' defaults).
+    #[serde(default)]
+    pub tier_thresholds: TierThresholds,
 }
 
 impl Default for EarnRules {
@@ -128,6 +131,7 @@ impl Default for EarnRules {
             categories: Vec::new(),
             campaigns: Vec::new(),
             caps: Caps::default(),
+            tier_thresholds: TierThresholds::default(),
         }
     }
 }
@@ -234,6 +238,12 @@ impl EarnRules {
         }
         for (i, c) in self.campaigns.iter().enumerate() {
             c.validate(&format!("campaigns[{i}]"))?;
+        }
+        if !self.tier_thresholds.is_ordered() {
+            return Err(invalid(
+                "tier_thresholds",
+                "positive, and silver < gold < diamond",
+            ));
         }
         for (field, cap) in [
             ("caps.per_order", self.caps.per_order),

@@ -351,6 +351,13 @@ fn invalid_rules_are_refused_naming_the_field() {
         "caps.per_day"
     );
     assert_eq!(
+        field(refused(
+            "[caps]",
+            "[tier_thresholds]\nsilver_fen = 9\ngold_fen = 8\ndiamond_fen = 10\n\n[caps]"
+        )),
+        "tier_thresholds"
+    );
+    assert_eq!(
         field(refused("bonus_bp = 5000", "bonus_bp = 500000")),
         "categories[0].bonus_bp"
     );

@@ -25,7 +25,12 @@ fn sale(goods: i64) -> Sale {
         member_code: String::new(),
         goods_fen: Fen::new(goods),
     };
-    Sale::accept(&request, new_member(), at(NOW_MS))
+    Sale::accept(
+        &request,
+        new_member(),
+        at(NOW_MS),
+        &linli::rules::earning::EarnRules::default(),
+    )
 }
 
 fn ret(sale: &Sale, id: &str, fen: i64) -> ReturnRequest {

@@ -72,9 +72,12 @@ impl Settings {
     }
 }
 
-pub struct App<C, P> {
+pub struct App<C, P, R = linli::store::rules::DynamoRules> {
     pub catalog: C,
     pub pos: P,
+    /// The earn rules' versions (Config table): a sale earns by the version in force when it
+    /// is accepted.
+    pub rules: R,
     pub publisher: Publisher,
     pub settings: Settings,
 }

@@ -5,6 +5,7 @@ use linli::config::{required, ProcessEnv};
 use linli::queue::Publisher;
 use linli::store::catalog::DynamoCatalog;
 use linli::store::pos::DynamoPos;
+use linli::store::rules::DynamoRules;
 use pos_api::{handle, App, Settings};
 
 #[tokio::main]
@@ -15,7 +16,8 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
         catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
-        pos: DynamoPos::new(dynamodb, required(&ProcessEnv, "TABLE_ORDERS")?),
+        pos: DynamoPos::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
+        rules: DynamoRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         settings,
     };

@@ -28,7 +28,8 @@ fn sale_answer(sale: &Sale, replayed: bool) -> Value {
     json!({
         "store_id": sale.store_id, "sale_id": sale.sale_id, "till": sale.till,
         "member": sale.member.masked(), "goods_fen": sale.goods_fen,
-        "points_earned": sale.earned, "posting_id": posting, "replayed": replayed,
+        "points_earned": sale.earned, "points_explained": sale.explanation,
+        "posting_id": posting, "replayed": replayed,
     })
 }
 
@@ -72,7 +73,8 @@ pub async fn sale<C, P: PosStore + Sync>(
         }
         Err(forged) => return Err(forged.into()),
     };
-    let sale = Sale::accept(&request, member.clone(), now);
+    let rules = linli::store::rules::in_force_at(&app.rules, now).await?;
+    let sale = Sale::accept(&request, member.clone(), now, &rules.earn);
     match app.pos.record_sale(&sale).await? {
         SaleOutcome::Recorded { cost } => {
             tracing::info!(

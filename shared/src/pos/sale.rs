@@ -21,6 +21,7 @@ use crate::ledger::{Op, PostingRequest, Source};
 use crate::money::{Fen, Points};
 use crate::pos::request::{ReturnRequest, SaleRequest};
 use crate::rules::base_earn;
+use crate::rules::earning::{Channel, EarnLine, EarnRules, Purchase, Tier};
 use crate::time::BusinessTime;
 use serde::{Deserialize, Serialize};
 
@@ -32,8 +33,15 @@ pub struct Sale {
     pub till: TillId,
     pub member: MemberId,
     pub goods_fen: Fen,
-    /// `base_earn(goods_fen)`, decided when the sale was accepted.
+    /// Decided when the sale was accepted, by the earn rules in force then (channel `pos`);
+    /// `base_earn(goods_fen)` on sales accepted before earn rules.
     pub earned: Points,
+    /// The earn rules' version that decided `earned` (absent: the base rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_version: Option<u32>,
+    /// How `earned` came about, for the receipt, e.g. "120 = 100 base × 1.2 晚市".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
     /// Goods returned so far, over all returns of this sale; never above `goods_fen`.
     pub returned_fen: Fen,
     /// Points clawed back so far: `clawback_total(earned, goods_fen, returned_fen)`.
@@ -64,8 +72,8 @@ pub struct Return {
 pub enum SaleViolation {
     #[error("a sale's goods are positive")]
     NonPositiveGoods,
-    #[error("a sale earns base_earn(goods)")]
-    EarnedNotBaseEarn,
+    #[error("a sale earns at least nothing, and base_earn(goods) without a rules version")]
+    EarnedOutOfRange,
     #[error("returned goods stay within 0..=goods")]
     ReturnedOutOfRange,
     #[error("clawed back = floor(earned × returned / goods)")]
@@ -93,15 +101,35 @@ pub fn clawback_total(earned: Points, goods: Fen, returned: Fen) -> Points {
 }
 
 impl Sale {
-    /// The sale `request` describes, for `member`, accepted at `at`.
-    pub fn accept(request: &SaleRequest, member: MemberId, at: BusinessTime) -> Self {
+    /// The sale `request` describes, for `member`, accepted at `at` under `rules` (the version in
+    /// force then). Members earn at 普卡 until tiers are kept on profiles (issue 8).
+    pub fn accept(
+        request: &SaleRequest,
+        member: MemberId,
+        at: BusinessTime,
+        rules: &EarnRules,
+    ) -> Self {
+        let lines = [EarnLine {
+            category: "",
+            cash: request.goods_fen,
+        }];
+        let decided = rules.evaluate(&Purchase {
+            at,
+            store: request.store.as_str(),
+            channel: Channel::Pos,
+            tier: Tier::Regular,
+            lines: &lines,
+            earned_today: Points::ZERO,
+        });
         let sale = Self {
             store_id: request.store.clone(),
             sale_id: request.sale.clone(),
             till: request.till.clone(),
             member,
             goods_fen: request.goods_fen,
-            earned: base_earn(request.goods_fen),
+            earned: decided.points,
+            rules_version: Some(decided.rules_version),
+            explanation: Some(decided.explanation),
             returned_fen: Fen::ZERO,
             clawed: Points::ZERO,
             at,
@@ -123,7 +151,7 @@ impl Sale {
     /// `earn:pos:<store>:<sale>`, or None when the sale earns nothing (under 1 yuan).
     pub fn earn_posting(&self) -> Option<PostingRequest> {
         self.earned.is_positive().then(|| {
-            PostingRequest::new(
+            let mut posting = PostingRequest::new(
                 self.posting_id(),
                 self.member.clone(),
                 self.at,
@@ -131,7 +159,9 @@ impl Sale {
                     source: Source::Pos,
                     points: self.earned,
                 }],
-            )
+            );
+            posting.rule_version = self.rules_version;
+            posting
         })
     }
 
@@ -146,9 +176,10 @@ impl Sale {
     pub fn check_invariants(&self) -> Result<(), SaleViolation> {
         use SaleViolation as V;
         ensure(self.goods_fen.is_positive(), V::NonPositiveGoods)?;
+        ensure(!self.earned.is_negative(), V::EarnedOutOfRange)?;
         ensure(
-            self.earned == base_earn(self.goods_fen),
-            V::EarnedNotBaseEarn,
+            self.rules_version.is_some() || self.earned == base_earn(self.goods_fen),
+            V::EarnedOutOfRange,
         )?;
         ensure(!self.returned_fen.is_negative(), V::ReturnedOutOfRange)?;
         ensure(self.returned_fen <= self.goods_fen, V::ReturnedOutOfRange)?;
@@ -263,7 +294,12 @@ mod tests {
             member_code: "LM1.x".into(),
             goods_fen: Fen::new(goods),
         };
-        Sale::accept(&request, MemberId::generate(at(), 5), at())
+        Sale::accept(
+            &request,
+            MemberId::generate(at(), 5),
+            at(),
+            &EarnRules::default(),
+        )
     }
 
     fn ret(id: &str, fen: i64) -> ReturnRequest {
@@ -371,9 +407,46 @@ mod tests {
         let mut s = sale(10_000);
         s.returned_fen = Fen::new(10_001);
         assert_eq!(s.check_invariants(), Err(SaleViolation::ReturnedOutOfRange));
+        // Decided by rules: recorded with their version; without one it must be the base rule.
         let mut s = sale(10_000);
+        assert_eq!((s.rules_version, s.earned), (Some(0), Points::new(100)));
+        s.earned = Points::new(-1);
+        assert_eq!(s.check_invariants(), Err(SaleViolation::EarnedOutOfRange));
+        let mut s = sale(10_000);
+        s.rules_version = None;
         s.earned = Points::new(101);
-        assert_eq!(s.check_invariants(), Err(SaleViolation::EarnedNotBaseEarn));
+        assert_eq!(s.check_invariants(), Err(SaleViolation::EarnedOutOfRange));
+    }
+
+    #[test]
+    fn a_till_campaign_in_force_at_the_sale_prices_it_and_the_posting_says_which_version() {
+        let mut rules = EarnRules {
+            version: 3,
+            ..EarnRules::default()
+        };
+        rules.campaigns.push(crate::rules::earning::Campaign {
+            name: "晚市".into(),
+            multiplier_bp: 12_000,
+            starts_on: "2026-01-01".into(),
+            ends_on: "2026-12-31".into(),
+            weekdays: vec![],
+            hours: None,
+            stores: vec!["S1".into()],
+            channels: vec![Channel::Pos],
+            categories: vec![],
+        });
+        let request = SaleRequest {
+            store: StoreId::parse("S1").unwrap(),
+            till: TillId::parse("T1").unwrap(),
+            sale: SaleId::parse("A1").unwrap(),
+            member_code: "LM1.x".into(),
+            goods_fen: Fen::new(10_000),
+        };
+        let s = Sale::accept(&request, MemberId::generate(at(), 5), at(), &rules);
+        assert_eq!(s.earned, Points::new(120));
+        assert_eq!(s.explanation.as_deref(), Some("120 = 100 base × 1.2 晚市"));
+        assert_eq!(s.check_invariants(), Ok(()));
+        assert_eq!(s.earn_posting().unwrap().rule_version, Some(3));
     }
 
     proptest! {

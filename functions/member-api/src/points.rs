@@ -10,7 +10,7 @@
 //!   business date, soonest first, and their total.
 
 use crate::account::{authenticate, live_profile};
-use crate::answer::{invalid, reply};
+use crate::answer::{invalid, reply, Refusal};
 use crate::App;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -24,6 +24,24 @@ const MAX_LIMIT: u16 = 100;
 const DEFAULT_DAYS: u32 = 30;
 const MAX_DAYS: u32 = 366;
 
+/// Query parameter `name`: absent → `default`; else a whole number in 1..=`max`, or the 400
+/// naming it.
+fn whole_number<T>(request: &Request, name: &str, default: T, max: T) -> Result<T, Refusal>
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display + Copy,
+{
+    let Some(text) = request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name).map(str::to_owned))
+    else {
+        return Ok(default);
+    };
+    match text.trim().parse::<T>() {
+        Ok(n) if n >= T::from(1) && n <= max => Ok(n),
+        _ => Err(invalid(name, &format!("a whole number from 1 to {max}")).into()),
+    }
+}
+
 pub async fn expiring<L: LedgerStore, M, C, O>(
     app: &App<L, M, C, O>,
     request: &Request,
@@ -33,15 +51,9 @@ pub async fn expiring<L: LedgerStore, M, C, O>(
         Ok(session) => session,
         Err(refused) => return refused.into(),
     };
-    let days = match request
-        .query_string_parameters_ref()
-        .and_then(|q| q.first("days"))
-    {
-        None => DEFAULT_DAYS,
-        Some(text) => match text.trim().parse::<u32>() {
-            Ok(days) if (1..=MAX_DAYS).contains(&days) => days,
-            _ => return invalid("days", "a whole number of days from 1 to 366"),
-        },
+    let days = match whole_number(request, "days", DEFAULT_DAYS, MAX_DAYS) {
+        Ok(days) => days,
+        Err(refused) => return refused.into(),
     };
     let (_, profile) = match live_profile(app, session.member).await {
         Ok(found) => found,
@@ -129,12 +141,9 @@ pub async fn history<L: LedgerStore, M, C, O>(
             None => return invalid("cursor", "not a cursor this API gave: start without one"),
         },
     };
-    let limit = match query.and_then(|q| q.first("limit")) {
-        None => DEFAULT_LIMIT,
-        Some(text) => match text.trim().parse::<u16>() {
-            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
-            _ => return invalid("limit", "a whole number from 1 to 100"),
-        },
+    let limit = match whole_number(request, "limit", DEFAULT_LIMIT, MAX_LIMIT) {
+        Ok(limit) => limit,
+        Err(refused) => return refused.into(),
     };
     let (member, _) = match live_profile(app, session.member).await {
         Ok(found) => found,

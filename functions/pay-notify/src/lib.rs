@@ -276,14 +276,19 @@ async fn settle<O: OrderStore + RefundStore>(
             return success();
         }
     };
-    let rules = match linli::store::rules::in_force_at(&app.rules, paid_at).await {
-        Ok(rules) => rules,
-        Err(e) => return retry_later("reading the earn rules", &e),
+    // Only a pending order can be marked paid: repeats and late payments need no rules read.
+    let earned = if order.status == linli::order::OrderStatus::Pending {
+        match linli::store::rules::in_force_at(&app.rules, paid_at).await {
+            Ok(rules) => Some(order.decide_earning(&rules.earn, paid_at)),
+            Err(e) => return retry_later("reading the earn rules", &e),
+        }
+    } else {
+        None
     };
     let payment = Payment {
         transaction_id: notice.transaction_id.clone(),
         paid_at,
-        earned: Some(order.decide_earning(&rules.earn, paid_at)),
+        earned,
     };
     match app.orders.mark_paid(&order.order_id, &payment).await {
         Ok(PaidOutcome::Marked { order, cost }) => {

@@ -22,6 +22,8 @@ pub struct Sku {
     pub name: String,
     pub price_fen: Fen,
     pub stock: i64,
+    /// The category earn rules' bonuses and campaigns name (e.g. "fresh"); empty = none.
+    pub category: String,
 }
 
 /// A coordinate that is on Earth.

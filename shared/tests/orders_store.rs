@@ -27,6 +27,7 @@ fn order(id: &str) -> Order {
             name: "鲜牛奶 1L".into(),
             qty: 3,
             price_fen: Fen::new(1_590),
+            category: String::new(),
         }],
         goods_fen: Fen::new(4_770),
         amount_fen: Fen::new(4_770),

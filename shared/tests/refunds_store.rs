@@ -30,6 +30,7 @@ async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
             name: "大米 5kg".into(),
             qty: 1,
             price_fen: Fen::new(amount),
+            category: String::new(),
         }],
         goods_fen: Fen::new(amount),
         amount_fen: Fen::new(amount),

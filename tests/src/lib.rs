@@ -197,6 +197,7 @@ pub async fn test_store_at(tag: &str, at: (f64, f64), skus: &[(&str, &str, i64, 
             name: (*name).to_owned(),
             price_fen: Fen::new(*price),
             stock: *stock,
+            category: String::new(),
         };
         catalog.put_sku(&store.store_id, &sku).await.unwrap();
     }

@@ -3,7 +3,11 @@
 //! the explanation and the rules version, and the posting's points follow the decision.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
-use linli::rules::earning::{Campaign, Channel};
+use linli::catalog::Sku;
+use linli::ids::{SkuId, StoreId};
+use linli::money::Fen;
+use linli::rules::earning::{Campaign, CategoryBonus, Channel};
+use linli::store::catalog::{CatalogStore, DynamoCatalog};
 use linli::store::rules::{Activated, DynamoRules, RulesStore};
 use linli_e2e::{call, clock, eventually, login, stack_table, tag, test_store};
 use serde_json::{json, Value};
@@ -21,6 +25,13 @@ async fn activate_double_points(store: &str) -> u32 {
         let mut earn = current.earn.clone();
         // Earlier runs' campaigns go: the rules stay within their limits however often this runs.
         earn.campaigns.retain(|c| !c.name.starts_with(NAME_PREFIX));
+        earn.categories.retain(|c| !c.name.starts_with(NAME_PREFIX));
+        // Only this test's SKUs carry this category: +50% on them.
+        earn.categories.push(CategoryBonus {
+            name: format!("{NAME_PREFIX}生鲜"),
+            category: category(store),
+            bonus_bp: 5_000,
+        });
         earn.campaigns.push(Campaign {
             name: format!("{NAME_PREFIX}{}", &store[store.len() - 4..]),
             multiplier_bp: 20_000,
@@ -47,6 +58,11 @@ async fn activate_double_points(store: &str) -> u32 {
     }
 }
 
+/// The category only `store`'s fresh SKU has.
+fn category(store: &str) -> String {
+    format!("e2e-fresh-{store}")
+}
+
 async fn me(token: &str) -> Value {
     call("GET", "/api/me", Some(token), None).await.1
 }
@@ -57,16 +73,31 @@ async fn a_campaign_in_force_doubles_the_points_and_the_order_explains_them() {
     let store = test_store(&tag, &[("OIL-5L", "花生油 5L", 8_850, 9)]).await;
     let other_store = test_store(&format!("{tag}x"), &[("OIL-5L", "花生油 5L", 8_850, 9)]).await;
     let version = activate_double_points(store.as_str()).await;
+    let (client, table) = stack_table("CatalogTable").await;
+    let fresh = Sku {
+        sku: SkuId::parse("EGG-10").unwrap(),
+        name: "土鸡蛋 10枚".into(),
+        price_fen: Fen::new(2_000),
+        stock: 9,
+        category: category(store.as_str()),
+    };
+    DynamoCatalog::new(client, table)
+        .put_sku(&StoreId::parse(store.as_str()).unwrap(), &fresh)
+        .await
+        .unwrap();
     let (token, _) = login(&format!("test:o-{tag}:u-{tag}")).await;
 
     let mut earned = 0;
     let mut orders = Vec::new();
-    for (store, expected) in [(store.as_str(), 177), (other_store.as_str(), 88)] {
+    // Oil 88.50 × 2 = 177; eggs 20.00 × 1.5 (this test's fresh bonus) × 2 = 60: 237.
+    let both = json!([{"sku": "OIL-5L", "qty": 1}, {"sku": "EGG-10", "qty": 1}]);
+    let oil = json!([{"sku": "OIL-5L", "qty": 1}]);
+    for (store, items, expected) in [(store.as_str(), both, 237), (other_store.as_str(), oil, 88)] {
         let (status, order) = call(
             "POST",
             "/api/orders",
             Some(&token),
-            Some(json!({"store_id": store, "fulfilment": "pickup", "items": [{"sku": "OIL-5L", "qty": 1}]})),
+            Some(json!({"store_id": store, "fulfilment": "pickup", "items": items})),
         )
         .await;
         assert_eq!(status, 201, "{order}");
@@ -86,10 +117,11 @@ async fn a_campaign_in_force_doubles_the_points_and_the_order_explains_them() {
             "{shown}"
         );
         let explained = shown["points_explained"].as_str().unwrap();
-        if expected == 177 {
-            assert!(
-                explained.starts_with("177 = 88.5 base × 2 e2e开业双倍"),
-                "{explained}"
+        if expected == 237 {
+            let campaign = format!("{NAME_PREFIX}{}", &store[store.len() - 4..]);
+            assert_eq!(
+                explained,
+                format!("237 = 88.5 base × 2 {campaign} + 20 base × 1.5 {NAME_PREFIX}生鲜 × 2 {campaign}")
             );
         } else {
             assert_eq!(explained, "88 = 88.5 base, rounded down");
@@ -126,7 +158,7 @@ async fn a_campaign_in_force_doubles_the_points_and_the_order_explains_them() {
         .map(|(_, order, delta)| (order, delta))
         .collect();
     found.sort();
-    let mut expected = vec![(orders[0].clone(), 177), (orders[1].clone(), 88)];
+    let mut expected = vec![(orders[0].clone(), 237), (orders[1].clone(), 88)];
     expected.sort();
     assert_eq!(found, expected);
     let (status, refused) = call("GET", "/api/me/points?cursor=junk", Some(&token), None).await;

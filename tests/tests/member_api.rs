@@ -126,6 +126,7 @@ async fn stores_are_listed_nearest_first_with_their_skus_and_bad_queries_are_ref
         name: "鲜牛奶 1L".into(),
         price_fen: Fen::new(1590),
         stock: 7,
+        category: "dairy".into(),
     };
     catalog.put_sku(&near.store_id, &milk).await.unwrap();
 

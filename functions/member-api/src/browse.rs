@@ -70,7 +70,7 @@ pub async fn skus<L, M, C: CatalogStore, O>(app: &App<L, M, C, O>, id: &str) -> 
         Ok(skus) => {
             let listed: Vec<Value> = skus
                 .into_iter()
-                .map(|s| json!({ "sku": s.sku, "name": s.name, "price_fen": s.price_fen.value(), "stock": s.stock }))
+                .map(|s| json!({ "sku": s.sku, "name": s.name, "price_fen": s.price_fen.value(), "stock": s.stock, "category": s.category }))
                 .collect();
             reply(StatusCode::OK, json!({ "skus": listed }))
         }

@@ -31,6 +31,8 @@ struct DemoSku {
     name: String,
     price_fen: i64,
     stock: i64,
+    #[serde(default)]
+    category: String,
 }
 
 #[derive(Deserialize)]
@@ -71,6 +73,7 @@ pub async fn load(file: &str, base: &str) -> Result<Vec<String>, String> {
                 name: k.name.clone(),
                 price_fen: Fen::new(k.price_fen),
                 stock: k.stock,
+                category: k.category.clone(),
             };
             catalog
                 .put_sku(&store.store_id, &sku)

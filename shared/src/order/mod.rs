@@ -81,6 +81,9 @@ pub struct OrderLine {
     pub name: String,
     pub qty: i64,
     pub price_fen: Fen,
+    /// The SKU's category when ordered (earn rules' category bonuses); empty = none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub category: String,
 }
 
 /// The payment WeChat Pay confirmed.
@@ -152,14 +155,14 @@ impl Order {
         }
     }
 
-    /// What a payment at `paid_at` earns under `rules` (the version in force then). Every member
-    /// earns at 普卡 and lines carry no category until tiers and categories land (issue 8).
+    /// What a payment at `paid_at` earns under `rules` (the version in force then), each line
+    /// with its SKU's category. Every member earns at 普卡 until tiers are kept on profiles.
     pub fn decide_earning(&self, rules: &EarnRules, paid_at: BusinessTime) -> EarnDecision {
         let lines: Vec<EarnLine<'_>> = self
             .lines
             .iter()
             .map(|line| EarnLine {
-                category: "",
+                category: &line.category,
                 cash: Fen::new(line.price_fen.value().saturating_mul(line.qty)),
             })
             .collect();

@@ -100,6 +100,7 @@ pub fn price(items: &[ItemRequest], catalog: &[Sku]) -> Result<Priced, OrderErro
             name: sku.name.clone(),
             qty,
             price_fen: sku.price_fen,
+            category: sku.category.clone(),
         });
     }
     Ok(Priced {
@@ -118,6 +119,7 @@ mod tests {
             name: format!("商品 {id}"),
             price_fen: Fen::new(price),
             stock,
+            category: String::new(),
         }
     }
 

@@ -63,6 +63,8 @@ struct SkuAttributes {
     name: String,
     price_fen: i64,
     stock: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    category: String,
 }
 
 fn corrupt(item: &Item, why: impl std::fmt::Display) -> StoreError {
@@ -94,6 +96,7 @@ fn decode_sku(item: &Item) -> Result<Sku, StoreError> {
         name: a.name,
         price_fen: crate::money::Fen::new(a.price_fen),
         stock: a.stock,
+        category: a.category,
     })
 }
 
@@ -128,6 +131,7 @@ impl CatalogStore for DynamoCatalog {
             name: sku.name.clone(),
             price_fen: sku.price_fen.value(),
             stock: sku.stock,
+            category: sku.category.clone(),
         })
         .map_err(|e| StoreError::Corrupt {
             key: store_pk(store),

@@ -159,7 +159,7 @@ async fn stores_are_listed_nearest_first_with_their_skus_and_bad_queries_are_ref
     assert_eq!(status, 200);
     assert_eq!(
         body["skus"],
-        json!([{ "sku": "MILK-1L", "name": "鲜牛奶 1L", "price_fen": 1590, "stock": 7 }])
+        json!([{ "sku": "MILK-1L", "name": "鲜牛奶 1L", "price_fen": 1590, "stock": 7, "category": "dairy" }])
     );
     let (status, body) = call("GET", "/api/stores/NO-SUCH-STORE/skus", None, None).await;
     assert_eq!(

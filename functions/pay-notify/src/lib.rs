@@ -35,11 +35,8 @@ use linli::wechat::pay_v3::{ApiV3Key, Platform};
 use linli::wechat::xml::{XmlError, MAX_BODY};
 
 /// What the handler needs from the configuration (DESIGN §7).
+/// The merchant (appid, mch_id, API key) is the pay gateway's (`App::pay`), read once.
 pub struct Settings {
-    /// The mini-program's appid: JSAPI payments are made in it.
-    pub appid: String,
-    pub mch_id: String,
-    pub api_key: String,
     pub points_queue: String,
     /// Opens v3 notifies' resources (`WECHAT_PAY_API_V3_KEY`, 32 bytes).
     pub api_v3_key: Option<ApiV3Key>,
@@ -49,13 +46,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
-        let appid = required(source, "WECHAT_MINI_APP_ID")?;
-        let mch_id = required(source, "WECHAT_PAY_MCH_ID")?;
-        let api_key = required(source, "WECHAT_PAY_API_KEY")?;
         Ok(Self {
-            appid,
-            mch_id,
-            api_key,
             points_queue: required(source, "QUEUE_POINTS_POSTINGS")?,
             api_v3_key: optional(source, "WECHAT_PAY_API_V3_KEY")
                 .map(|k| ApiV3Key::new(k.trim().as_bytes()))
@@ -172,7 +163,8 @@ pub async fn handle<O: OrderStore + RefundStore>(app: &App<O>, request: Request)
             .map(|t| t.parse::<SignType>())
             .unwrap_or(Ok(SignType::Md5)),
     };
-    let verified = sign_type.and_then(|t| pay_v2::verify(&fields, &app.settings.api_key, t));
+    let verified =
+        sign_type.and_then(|t| pay_v2::verify(&fields, &app.pay.config.merchant.api_key, t));
     if let Err(e) = verified {
         tracing::warn!(out_trade_no, reason = %e, "notify refused: sign does not verify");
         return fail(StatusCode::OK, "SIGN_ERROR");
@@ -218,8 +210,8 @@ async fn paid<O: OrderStore + RefundStore>(
     match order {
         Some(order) => settle(app, order, notice, now).await,
         None => {
-            let foreign =
-                notice.appid != app.settings.appid || notice.mch_id != app.settings.mch_id;
+            let foreign = notice.appid != app.pay.config.merchant.appid
+                || notice.mch_id != app.pay.config.merchant.mch_id;
             if foreign || !notice.succeeded {
                 tracing::warn!(
                     out_trade_no,
@@ -249,8 +241,8 @@ async fn settle<O: OrderStore + RefundStore>(
     now: BusinessTime,
 ) -> Response<Body> {
     let expected = Expected {
-        appid: &app.settings.appid,
-        mch_id: &app.settings.mch_id,
+        appid: &app.pay.config.merchant.appid,
+        mch_id: &app.pay.config.merchant.mch_id,
         amount: order.amount_fen,
     };
     let paid_at = match (pay_notify::judge(notice, &expected), notice.paid_at) {

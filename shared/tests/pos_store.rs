@@ -30,6 +30,7 @@ fn sale(goods: i64) -> Sale {
         new_member(),
         at(NOW_MS),
         &linli::rules::earning::EarnRules::default(),
+        linli::rules::earning::Tier::Regular,
     )
 }
 

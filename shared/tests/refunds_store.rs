@@ -72,6 +72,7 @@ fn refund(order: &Order, id: &str, amount: i64) -> Refund {
         wechat_refund_id: None,
         settled_at: None,
         clawback: None,
+        growth: None,
     }
 }
 

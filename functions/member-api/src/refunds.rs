@@ -84,6 +84,7 @@ pub async fn refund<L, M, C, O: OrderStore + RefundStore>(
         wechat_refund_id: None,
         settled_at: None,
         clawback: None,
+        growth: None,
     };
     let refund = if refund.amount_fen.is_positive() {
         refund

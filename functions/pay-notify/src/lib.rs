@@ -73,8 +73,10 @@ impl Settings {
     }
 }
 
-pub struct App<O, R = linli::store::rules::DynamoRules> {
+pub struct App<O, R = linli::store::rules::DynamoRules, L = linli::store::ledger::DynamoLedger> {
     pub orders: O,
+    /// The members' profiles: a payment earns at the member's tier when it is settled.
+    pub ledger: L,
     /// The earn rules' versions (Config table): a payment earns by the version in force at its
     /// business time.
     pub rules: R,
@@ -270,9 +272,11 @@ async fn settle<O: OrderStore + RefundStore>(
     };
     // Only a pending order can be marked paid: repeats and late payments need no rules read.
     let earned = if order.status == linli::order::OrderStatus::Pending {
-        match linli::store::rules::in_force_at(&app.rules, paid_at).await {
-            Ok(rules) => Some(order.decide_earning(&rules.earn, paid_at)),
-            Err(e) => return retry_later("reading the earn rules", &e),
+        let rules = linli::store::rules::in_force_at(&app.rules, paid_at);
+        let tier = linli::store::ledger::current_tier(&app.ledger, &order.member);
+        match tokio::try_join!(rules, tier) {
+            Ok((rules, tier)) => Some(order.decide_earning(&rules.earn, paid_at, tier)),
+            Err(e) => return retry_later("reading the earn rules and the member's tier", &e),
         }
     } else {
         None

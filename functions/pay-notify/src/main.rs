@@ -4,6 +4,7 @@ use lambda_http::{service_fn, Error};
 use linli::config::{required, ProcessEnv};
 use linli::paying::{PayConfig, PayGateway};
 use linli::queue::Publisher;
+use linli::store::ledger::DynamoLedger;
 use linli::store::orders::DynamoOrders;
 use linli::store::rules::DynamoRules;
 use pay_notify::{handle, App, Settings};
@@ -17,6 +18,7 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
         orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
+        ledger: DynamoLedger::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_LEDGER")?),
         rules: DynamoRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         pay,

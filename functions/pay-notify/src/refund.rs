@@ -164,6 +164,7 @@ async fn confirmed_elsewhere<O: OrderStore + RefundStore>(
         wechat_refund_id: Some(notice.refund_id.clone()),
         settled_at: None,
         clawback: None,
+        growth: None,
     };
     match app.orders.request(&refund).await {
         Ok(Requested::Created) => {
@@ -226,6 +227,7 @@ pub async fn refund_late_payment<O: RefundStore>(
         wechat_refund_id: None,
         settled_at: None,
         clawback: None,
+        growth: None,
     };
     match refunding::start(&app.orders, &app.pay, refund, now).await {
         Ok(Started::Asked(refund)) | Ok(Started::Existing(refund)) => {

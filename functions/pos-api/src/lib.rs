@@ -72,9 +72,11 @@ impl Settings {
     }
 }
 
-pub struct App<C, P, R = linli::store::rules::DynamoRules> {
+pub struct App<C, P, R = linli::store::rules::DynamoRules, L = linli::store::ledger::DynamoLedger> {
     pub catalog: C,
     pub pos: P,
+    /// The members' profiles: a sale earns at the member's tier.
+    pub ledger: L,
     /// The earn rules' versions (Config table): a sale earns by the version in force when it
     /// is accepted.
     pub rules: R,

@@ -4,6 +4,7 @@ use lambda_http::{service_fn, Error};
 use linli::config::{required, ProcessEnv};
 use linli::queue::Publisher;
 use linli::store::catalog::DynamoCatalog;
+use linli::store::ledger::DynamoLedger;
 use linli::store::pos::DynamoPos;
 use linli::store::rules::DynamoRules;
 use pos_api::{handle, App, Settings};
@@ -17,6 +18,7 @@ async fn main() -> Result<(), Error> {
     let app = App {
         catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
         pos: DynamoPos::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
+        ledger: DynamoLedger::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_LEDGER")?),
         rules: DynamoRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         settings,

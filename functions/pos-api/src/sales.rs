@@ -73,8 +73,10 @@ pub async fn sale<C, P: PosStore + Sync>(
         }
         Err(forged) => return Err(forged.into()),
     };
-    let rules = linli::store::rules::in_force_at(&app.rules, now).await?;
-    let sale = Sale::accept(&request, member.clone(), now, &rules.earn);
+    let rules = linli::store::rules::in_force_at(&app.rules, now);
+    let tier = linli::store::ledger::current_tier(&app.ledger, member);
+    let (rules, tier) = tokio::try_join!(rules, tier)?;
+    let sale = Sale::accept(&request, member.clone(), now, &rules.earn, tier);
     match app.pos.record_sale(&sale).await? {
         SaleOutcome::Recorded { cost } => {
             tracing::info!(

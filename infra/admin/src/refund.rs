@@ -130,6 +130,7 @@ fn staff_refund(
         wechat_refund_id: None,
         settled_at: None,
         clawback: None,
+        growth: None,
     })
 }
 

@@ -7,6 +7,7 @@ use super::hold::{Hold, MAX_OPEN_HOLDS};
 use super::lot::lot_expired_from;
 use super::posting::{Op, Posting, PostingRequest, PostingResult};
 use super::profile::Profile;
+use super::standing::TierChange;
 use crate::ids::{OrderId, PostingId};
 use crate::money::Points;
 use crate::time::{BusinessTime, Month};
@@ -17,6 +18,8 @@ use std::collections::BTreeMap;
 pub struct Applied {
     pub posting: Posting,
     pub profile: Profile,
+    /// The tier change this posting caused (an upgrade, or a merge bringing a higher tier).
+    pub tier_change: Option<TierChange>,
 }
 
 /// Decides `request` against `profile`. The profile's invariants hold before and after; the
@@ -37,7 +40,13 @@ pub fn apply(profile: &Profile, request: &PostingRequest) -> Result<Applied, Led
     for op in &request.ops {
         movement.op(op)?;
     }
-    movement.finish(profile, request)
+    let change = request.growth.as_ref().and_then(|growth| {
+        let standing = &mut movement.profile.standing;
+        standing.record(&request.member, growth, request.at, &request.id)
+    });
+    let mut applied = movement.finish(profile, request)?;
+    applied.tier_change = change;
+    Ok(applied)
 }
 
 /// The two halves of a merge: `out` empties the merged member, `into` receives its points.
@@ -133,10 +142,16 @@ pub fn merge(from: &Profile, into: &Profile, at: BusinessTime) -> Result<Merged,
     inn.post(Account::Debt, overflow(from.debt.checked_neg())?.value())?;
     inn.post(Account::Transfer, overflow(crossing.checked_neg())?.value())?;
     inn.settle_debt()?;
+    let change = inn
+        .profile
+        .standing
+        .absorb(&into.member, &from.member, &from.standing, at);
+    let mut into_applied = inn.finish(into, &in_request)?;
+    into_applied.tier_change = change;
 
     Ok(Merged {
         out: out.finish(from, &out_request)?,
-        into: inn.finish(into, &in_request)?,
+        into: into_applied,
     })
 }
 
@@ -210,6 +225,7 @@ impl Movement {
         Ok(Applied {
             posting,
             profile: next,
+            tier_change: None,
         })
     }
 

@@ -11,6 +11,7 @@ mod hold;
 mod lot;
 mod posting;
 mod profile;
+mod standing;
 
 pub use account::{Account, Legs, Source, UnknownAccount, Usage};
 pub use apply::{apply, closed_hold, explain_closed_hold, merge, Applied, Merged};
@@ -21,6 +22,7 @@ pub use hold::{Hold, MAX_OPEN_HOLDS};
 pub use lot::{expiring, lot_expired_from, lot_expires_on, Expiring, Lots, LOT_LIFETIME_MONTHS};
 pub use posting::{Op, Posting, PostingRequest, PostingResult, MAX_OPS};
 pub use profile::Profile;
+pub use standing::{GrowthEntry, Standing, TierChange, TierReason};
 
 #[cfg(test)]
 mod scenarios;

@@ -3,6 +3,7 @@
 
 use super::account::{Legs, Source, Usage};
 use super::error::LedgerError;
+use super::standing::GrowthEntry;
 use crate::ids::{MemberId, OrderId, PostingId};
 use crate::money::Points;
 use crate::time::{BusinessTime, Month};
@@ -56,6 +57,9 @@ pub struct PostingRequest {
     /// The version of the earn rules that priced this posting, when rules did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_version: Option<u32>,
+    /// The goods spend (or refund) this cause adds to the member's growth value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<GrowthEntry>,
 }
 
 impl PostingRequest {
@@ -66,11 +70,13 @@ impl PostingRequest {
             at,
             ops,
             rule_version: None,
+            growth: None,
         }
     }
 
-    /// Lowercase hex SHA-256 of the canonical JSON of what the cause asks: id, member, operations
-    /// and rule version. The business time is left out on purpose: a repeat of the same cause
+    /// Lowercase hex SHA-256 of the canonical JSON of what the cause asks: id, member, operations,
+    /// rule version and growth (month and amount; the thresholds follow from the rule version).
+    /// The business time is left out on purpose: a repeat of the same cause
     /// observed later (a second sign-in the same day, a catch-up expiry run) is the same posting.
     pub fn content_hash(&self) -> String {
         #[derive(Serialize)]
@@ -79,12 +85,15 @@ impl PostingRequest {
             member: &'a MemberId,
             ops: &'a [Op],
             rule_version: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            growth: Option<(Month, i64)>,
         }
         let content = Content {
             id: &self.id,
             member: &self.member,
             ops: &self.ops,
             rule_version: self.rule_version,
+            growth: self.growth.as_ref().map(|g| (g.month, g.fen.value())),
         };
         // Struct fields serialize in declaration order and maps are BTreeMaps: canonical.
         let bytes = serde_json::to_vec(&content).unwrap_or_default();

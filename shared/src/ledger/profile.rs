@@ -4,6 +4,7 @@
 use super::error::Violation;
 use super::hold::Hold;
 use super::lot::Lots;
+use super::standing::Standing;
 use crate::ids::{MemberId, OrderId};
 use crate::money::{checked_sum, Points};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,9 @@ pub struct Profile {
     /// postings for this member are recorded there from then on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<MemberId>,
+    /// Tier and growth value (seed 003).
+    #[serde(default)]
+    pub standing: Standing,
 }
 
 fn ensure(fact: bool, violation: Violation) -> Result<(), Violation> {
@@ -46,6 +50,7 @@ impl Profile {
             lots: Lots::default(),
             holds: BTreeMap::new(),
             merged_into: None,
+            standing: Standing::default(),
         }
     }
 

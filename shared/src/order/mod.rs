@@ -9,15 +9,15 @@ mod refund;
 pub use anomaly::{Anomaly, AnomalyKind};
 pub use pricing::{price, ItemRequest, OrderError, Priced, MAX_LINES, MAX_QTY};
 pub use refund::{
-    clawback, late_payment_refund_id, member_refund_id, staff_refund_id, Refund, RefundOrigin,
-    RefundState,
+    clawback, late_payment_refund_id, member_refund_id, refund_growth, staff_refund_id, Refund,
+    RefundOrigin, RefundState,
 };
 
 use crate::ids::{MemberId, OpenId, OrderId, PostingId, SkuId, StoreId};
-use crate::ledger::{Op, PostingRequest, Source};
+use crate::ledger::{GrowthEntry, Op, PostingRequest, Source};
 use crate::money::{Fen, Points};
 use crate::rules::base_earn;
-use crate::rules::earning::{Channel, EarnLine, EarnRules, Purchase, Tier};
+use crate::rules::earning::{Channel, EarnLine, EarnRules, Purchase, Tier, TierThresholds};
 use crate::time::BusinessTime;
 use crate::wechat::pay_api::PayApi;
 use crate::wechat::pay_v2::SignType;
@@ -106,6 +106,9 @@ pub struct EarnDecision {
     pub rules_version: u32,
     /// E.g. "150 = 100 base × 1.5 周末".
     pub explanation: String,
+    /// The tier thresholds of that rules version: the payment's growth may upgrade by them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<TierThresholds>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -155,9 +158,14 @@ impl Order {
         }
     }
 
-    /// What a payment at `paid_at` earns under `rules` (the version in force then), each line
-    /// with its SKU's category. Every member earns at 普卡 until tiers are kept on profiles.
-    pub fn decide_earning(&self, rules: &EarnRules, paid_at: BusinessTime) -> EarnDecision {
+    /// What a payment at `paid_at` earns under `rules` (the version in force then) for a member
+    /// of `tier`, each line with its SKU's category.
+    pub fn decide_earning(
+        &self,
+        rules: &EarnRules,
+        paid_at: BusinessTime,
+        tier: Tier,
+    ) -> EarnDecision {
         let lines: Vec<EarnLine<'_>> = self
             .lines
             .iter()
@@ -178,7 +186,7 @@ impl Order {
             at: paid_at,
             store: self.store_id.as_str(),
             channel: Channel::MiniProgram,
-            tier: Tier::Regular,
+            tier,
             lines: &lines,
             earned_today: Points::ZERO,
         });
@@ -186,6 +194,7 @@ impl Order {
             points: earned.points,
             rules_version: earned.rules_version,
             explanation: earned.explanation,
+            thresholds: Some(rules.tier_thresholds.clone()),
         }
     }
 
@@ -207,6 +216,11 @@ impl Order {
             }],
         );
         posting.rule_version = payment.earned.as_ref().map(|d| d.rules_version);
+        posting.growth = Some(GrowthEntry {
+            month: payment.paid_at.month(),
+            fen: self.goods_fen,
+            thresholds: payment.earned.as_ref().and_then(|d| d.thresholds.clone()),
+        });
         Some(posting)
     }
 
@@ -308,6 +322,7 @@ stores = ["sh-001"]
                 ..rules
             },
             paid_at,
+            Tier::Regular,
         );
         assert_eq!(decision.points, Points::new(150));
         assert_eq!(decision.rules_version, 4);
@@ -316,6 +331,12 @@ stores = ["sh-001"]
         assert_eq!(o.earned_points(), Points::new(150));
         let posting = o.pay_posting().unwrap();
         assert_eq!(posting.rule_version, Some(4));
+        let growth = posting.growth.clone().unwrap();
+        assert_eq!(
+            (growth.month, growth.fen),
+            (paid_at.month(), Fen::new(10_000))
+        );
+        assert_eq!(growth.thresholds, Some(TierThresholds::default()));
         assert_eq!(
             posting.ops,
             vec![Op::Earn {

@@ -7,7 +7,7 @@
 //! touch the order's totals and claw nothing back.
 
 use crate::ids::{IdError, MemberId, OrderId, PostingId, RefundId};
-use crate::ledger::{Op, PostingRequest};
+use crate::ledger::{GrowthEntry, Op, PostingRequest};
 use crate::money::{Fen, Points};
 use crate::time::BusinessTime;
 use serde::{Deserialize, Serialize};
@@ -64,19 +64,42 @@ pub struct Refund {
     /// The points clawed back for this refund, decided when it succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clawback: Option<Points>,
+    /// The goods spend this refund takes off the member's growth value (in its payment's
+    /// month), decided with the clawback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<GrowthEntry>,
 }
 
 impl Refund {
     /// The clawback posting `claw:refund:<refund-id>` at the refund's business time, if any
     /// points go back.
+    /// The refund also lowers the member's growth value by its goods share.
     pub fn claw_posting(&self) -> Option<PostingRequest> {
         let points = self.clawback.filter(|p| p.is_positive())?;
-        Some(PostingRequest::new(
+        let mut posting = PostingRequest::new(
             PostingId::claw_refund(&self.refund_id),
             self.member.clone(),
             self.settled_at.unwrap_or(self.requested_at),
             vec![Op::Clawback { points }],
-        ))
+        );
+        posting.growth = self.growth.clone();
+        Some(posting)
+    }
+}
+
+/// The growth a refund of `amount` from a payment of `paid` (of which `goods` were goods, paid
+/// at `paid_at`) takes back: the goods share, rounded down, as a negative entry.
+pub fn refund_growth(amount: Fen, paid: Fen, goods: Fen, paid_at: BusinessTime) -> GrowthEntry {
+    let share = if paid.is_positive() {
+        i128::from(amount.value()) * i128::from(goods.value().min(paid.value()))
+            / i128::from(paid.value())
+    } else {
+        0
+    };
+    GrowthEntry {
+        month: paid_at.month(),
+        fen: Fen::new(-i64::try_from(share).unwrap_or(i64::MAX)),
+        thresholds: None,
     }
 }
 

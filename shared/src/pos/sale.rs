@@ -17,12 +17,12 @@
 //! refused.
 
 use crate::ids::{MemberId, PostingId, ReturnId, SaleId, StoreId, TillId};
-use crate::ledger::{Op, PostingRequest, Source};
+use crate::ledger::{GrowthEntry, Op, PostingRequest, Source};
 use crate::money::{Fen, Points};
 use crate::pos::request::{ReturnRequest, SaleRequest};
 use crate::rules::base_earn;
-use crate::rules::earning::{Channel, EarnLine, EarnRules, Purchase, Tier};
-use crate::time::BusinessTime;
+use crate::rules::earning::{Channel, EarnLine, EarnRules, Purchase, Tier, TierThresholds};
+use crate::time::{BusinessTime, Month};
 use serde::{Deserialize, Serialize};
 
 /// A sale Linli accepted; the `SALE` item of the Orders table.
@@ -48,6 +48,10 @@ pub struct Sale {
     pub clawed: Points,
     /// When Linli accepted the sale (the request's time): the earn's business time.
     pub at: BusinessTime,
+    /// The tier thresholds of the rules version that decided `earned`: the sale's growth may
+    /// upgrade the member by them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<TierThresholds>,
 }
 
 /// A return Linli accepted; the `RETURN` item of the Orders table.
@@ -65,6 +69,9 @@ pub struct Return {
     /// Points this return claws back (may be 0 for a small part of a small sale).
     pub clawed: Points,
     pub at: BusinessTime,
+    /// The business month of the sale: the returned goods leave that month's growth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_month: Option<Month>,
 }
 
 /// A broken rule of a stored sale: a bug or a hand edit, never input.
@@ -101,13 +108,14 @@ pub fn clawback_total(earned: Points, goods: Fen, returned: Fen) -> Points {
 }
 
 impl Sale {
-    /// The sale `request` describes, for `member`, accepted at `at` under `rules` (the version in
-    /// force then). Members earn at 普卡 until tiers are kept on profiles (issue 8).
+    /// The sale `request` describes, for `member` of `tier`, accepted at `at` under `rules` (the
+    /// version in force then).
     pub fn accept(
         request: &SaleRequest,
         member: MemberId,
         at: BusinessTime,
         rules: &EarnRules,
+        tier: Tier,
     ) -> Self {
         let lines = [EarnLine {
             category: "",
@@ -117,7 +125,7 @@ impl Sale {
             at,
             store: request.store.as_str(),
             channel: Channel::Pos,
-            tier: Tier::Regular,
+            tier,
             lines: &lines,
             earned_today: Points::ZERO,
         });
@@ -133,6 +141,7 @@ impl Sale {
             returned_fen: Fen::ZERO,
             clawed: Points::ZERO,
             at,
+            thresholds: Some(rules.tier_thresholds.clone()),
         };
         debug_assert!(sale.check_invariants().is_ok());
         sale
@@ -161,6 +170,11 @@ impl Sale {
                 }],
             );
             posting.rule_version = self.rules_version;
+            posting.growth = Some(GrowthEntry {
+                month: self.at.month(),
+                fen: self.goods_fen,
+                thresholds: self.thresholds.clone(),
+            });
             posting
         })
     }
@@ -246,6 +260,7 @@ pub fn decide_return(
         returned_total_fen: returned_total,
         clawed,
         at,
+        sale_month: Some(sale.at.month()),
     };
     Ok(ReturnDecision { ret, after })
 }
@@ -265,14 +280,20 @@ impl Return {
     /// `claw:pos:<store>:<return>`, or None when this return claws back nothing.
     pub fn claw_posting(&self) -> Option<PostingRequest> {
         self.clawed.is_positive().then(|| {
-            PostingRequest::new(
+            let mut posting = PostingRequest::new(
                 self.posting_id(),
                 self.member.clone(),
                 self.at,
                 vec![Op::Clawback {
                     points: self.clawed,
                 }],
-            )
+            );
+            posting.growth = Some(GrowthEntry {
+                month: self.sale_month.unwrap_or(self.at.month()),
+                fen: Fen::new(self.returned_fen.value().saturating_neg()),
+                thresholds: None,
+            });
+            posting
         })
     }
 }
@@ -299,6 +320,7 @@ mod tests {
             MemberId::generate(at(), 5),
             at(),
             &EarnRules::default(),
+            Tier::Regular,
         )
     }
 
@@ -442,9 +464,23 @@ mod tests {
             member_code: "LM1.x".into(),
             goods_fen: Fen::new(10_000),
         };
-        let s = Sale::accept(&request, MemberId::generate(at(), 5), at(), &rules);
-        assert_eq!(s.earned, Points::new(120));
-        assert_eq!(s.explanation.as_deref(), Some("120 = 100 base × 1.2 晚市"));
+        let s = Sale::accept(
+            &request,
+            MemberId::generate(at(), 5),
+            at(),
+            &rules,
+            Tier::Gold,
+        );
+        assert_eq!(s.earned, Points::new(180), "a 金卡 member: ×1.5 on top");
+        assert_eq!(
+            s.explanation.as_deref(),
+            Some("180 = 100 base × 1.5 金卡 × 1.2 晚市")
+        );
+        let growth = s.earn_posting().unwrap().growth.unwrap();
+        assert_eq!(
+            (growth.fen, growth.thresholds),
+            (Fen::new(10_000), Some(TierThresholds::default()))
+        );
         assert_eq!(s.check_invariants(), Ok(()));
         assert_eq!(s.earn_posting().unwrap().rule_version, Some(3));
     }

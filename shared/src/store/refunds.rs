@@ -10,7 +10,7 @@ use super::orders::{decode_order, order_key, DynamoOrders};
 use super::StoreError;
 use crate::ids::{OrderId, RefundId};
 use crate::money::{Fen, Points};
-use crate::order::{clawback, Order, OrderStatus, Refund, RefundState};
+use crate::order::{clawback, refund_growth, Order, OrderStatus, Refund, RefundState};
 use crate::time::BusinessTime;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
@@ -173,6 +173,12 @@ impl DynamoOrders {
         if let Some(points) = refund.clawback {
             set.push_str(", clawback = :claw");
             values.push((":claw", n(points.value())));
+        }
+        if let Some(growth) = &refund.growth {
+            set.push_str(", growth = :growth");
+            let value = serde_dynamo::to_attribute_value(growth)
+                .map_err(|e| corrupt(refund.refund_id.as_str(), e))?;
+            values.push((":growth", value));
         }
         let mut update = Update::builder()
             .table_name(&self.table)
@@ -388,6 +394,12 @@ impl RefundStore for DynamoOrders {
                 }
                 None => Points::ZERO,
             });
+            r.growth = o
+                .filter(|_| r.counts_against_order)
+                .and_then(|o| Some((o, o.payment.as_ref()?.paid_at)))
+                .map(|(o, paid_at)| {
+                    refund_growth(r.amount_fen, o.amount_fen, o.goods_fen, paid_at)
+                });
         })
         .await
     }

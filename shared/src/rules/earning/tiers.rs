@@ -57,8 +57,44 @@ impl Growth {
         )
     }
 
+    /// Spend the monthly review of `month` counts: the 12 whole months before it and whatever
+    /// `month` has seen so far.
+    pub fn reviewed(&self, month: Month) -> Fen {
+        Fen::new(
+            self.0
+                .range(month.plus(-GROWTH_MONTHS)..=month)
+                .map(|(_, fen)| fen.value())
+                .fold(0i64, i64::saturating_add),
+        )
+    }
+
+    /// Adds another member's buckets (a merge).
+    pub fn absorb(&mut self, other: &Growth, now: Month) {
+        for (month, fen) in &other.0 {
+            let bucket = self.0.entry(*month).or_insert(Fen::ZERO);
+            *bucket = Fen::new(bucket.value().saturating_add(fen.value()));
+        }
+        self.prune(now);
+    }
+
+    /// The buckets, oldest first.
+    pub fn months(&self) -> impl Iterator<Item = (Month, Fen)> + '_ {
+        self.0.iter().map(|(m, f)| (*m, *f))
+    }
+
+    /// Growth from stored buckets (non-positive ones are dropped).
+    pub fn from_months(months: impl IntoIterator<Item = (Month, Fen)>) -> Self {
+        Self(
+            months
+                .into_iter()
+                .filter(|(_, f)| f.is_positive())
+                .collect(),
+        )
+    }
+
+    /// Keeps the buckets a rolling sum or the next review can still count (13 months).
     fn prune(&mut self, now: Month) {
-        let from = now.plus(1 - GROWTH_MONTHS);
+        let from = now.plus(-GROWTH_MONTHS);
         self.0
             .retain(|month, fen| *month >= from && fen.is_positive());
     }
@@ -151,9 +187,15 @@ mod tests {
         assert_eq!(
             growth.rolling(now),
             Fen::ZERO,
-            "13 months ago does not count"
+            "12 months ago does not count"
         );
-        assert_eq!(growth, Growth::default(), "and is not kept");
+        assert_eq!(
+            growth.reviewed(now),
+            Fen::new(99_000),
+            "but the review at the start of the month counts the 12 whole months before"
+        );
+        growth.record(month("2025-10"), Fen::new(99_000), now);
+        assert_eq!(growth.months().count(), 1, "older buckets are not kept");
     }
 
     #[test]

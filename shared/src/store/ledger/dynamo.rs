@@ -20,7 +20,7 @@ use super::{HistoryCursor, HistoryLine, HistoryPage, LedgerStore, Posted, RetryP
 use crate::ids::{Identity, MemberId, PostingId};
 use crate::ledger::{
     apply, closed_hold, explain_closed_hold, redirected, replay, Applied, LedgerError, Posting,
-    PostingOutcome, PostingRequest, Profile, MAX_MERGE_HOPS,
+    PostingOutcome, PostingRequest, Profile, TierChange, MAX_MERGE_HOPS,
 };
 use crate::money::Points;
 use crate::store::wru::{index_entry_writes, item_size, lsi_entry_size, WriteCost};
@@ -74,6 +74,14 @@ impl DynamoLedger {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn retry(&self) -> RetryPolicy {
+        self.retry
     }
 
     pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
@@ -138,11 +146,17 @@ impl DynamoLedger {
         let mut cost = WriteCost::default();
         let put = self.posting_put(&applied.posting, &mut cost)?;
         let update = self.profile_update(profile_item, before, &applied.profile, &mut cost)?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        if let Some(change) = &applied.tier_change {
+            items.push(self.tier_change_put(change, &mut cost)?);
+        }
         let sent = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
+            .set_transact_items(Some(items))
             .send()
             .await;
         match sent {
@@ -181,6 +195,23 @@ impl DynamoLedger {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
+    }
+
+    /// The record of a tier change, written with the posting that made it (after the posting
+    /// and the profile in the transaction, so cancellation reasons keep their positions).
+    pub(super) fn tier_change_put(
+        &self,
+        change: &TierChange,
+        cost: &mut WriteCost,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let record = item::tier_change_item(change)?;
+        cost.add_transactional("tier change", item_size(&record));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// The update of a profile's ledger attributes to `after`, on the condition that its

@@ -6,8 +6,10 @@
 //! | `MEMBER#<id>` | `POSTING#<posting-id>` | `posted_at` ms, `kind`, `delta` (change of available), `body` (the posting as JSON) |
 //!
 //! The profile's attribute names are short because the item must stay within 1 KB (1 WRU per
-//! write) with 13 lots and a few open holds; other features (tier, growth) add their own
-//! attributes to the same item, and the ledger's update only touches its own.
+//! write) with 13 lots, 13 growth buckets and a few open holds; the tier and growth (`tier`,
+//! `gr`, `ts`, `rv`) are the ledger's too, moved by the postings that record spend; other
+//! features add their own attributes to the same item, and the ledger's update only touches its
+//! own.
 //! The history index `by_posted_at` (LSI) projects `kind` and `delta`.
 //!
 //! While a member has open holds, its profile also carries `hold_shard` (`HOLDS#<0..15>`, from
@@ -16,8 +18,9 @@
 //! scanning. The update that closes the last hold removes them, so the profile leaves the index.
 
 use crate::ids::{MemberId, OrderId, PostingId};
-use crate::ledger::{Hold, Lots, Posting, Profile};
-use crate::money::Points;
+use crate::ledger::{Hold, Lots, Posting, Profile, Standing, TierChange};
+use crate::money::{Fen, Points};
+use crate::rules::earning::{Growth, Tier};
 use crate::store::StoreError;
 use crate::time::{BusinessTime, Month};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -100,6 +103,15 @@ struct LedgerAttributes {
     /// Set once, by a merge: the member that now holds everything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     into: Option<String>,
+    /// Tier (absent: 普卡), growth {`YYYYMM`: fen}, tier since (ms), last reviewed month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tier: Option<Tier>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    gr: BTreeMap<String, i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ts: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rv: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -126,17 +138,32 @@ pub fn ledger_attributes(profile: &Profile) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-/// The ledger's attributes an update of the profile to `profile` removes: the hold index keys
-/// once no hold is open (removing an absent attribute is a no-op).
-pub fn removed_attributes(profile: &Profile) -> &'static [&'static str] {
+/// The ledger's attributes an update of the profile to `profile` removes (removing an absent
+/// attribute is a no-op): the hold index keys once no hold is open, and the standing's
+/// attributes that went back to their default.
+pub fn removed_attributes(profile: &Profile) -> Vec<&'static str> {
+    let mut removed = Vec::new();
     if profile.holds.is_empty() {
-        &HOLD_INDEX_KEYS
-    } else {
-        &[]
+        removed.extend(HOLD_INDEX_KEYS);
     }
+    let standing = &profile.standing;
+    let defaults = [
+        ("tier", standing.tier == Tier::Regular),
+        ("gr", standing.growth.months().next().is_none()),
+        ("ts", standing.since.is_none()),
+        ("rv", standing.reviewed.is_none()),
+    ];
+    removed.extend(
+        defaults
+            .iter()
+            .filter(|(_, absent)| *absent)
+            .map(|(n, _)| *n),
+    );
+    removed
 }
 
 fn own_attributes(profile: &Profile) -> Result<Item, StoreError> {
+    let standing = &profile.standing;
     let attrs = LedgerAttributes {
         v: profile.version,
         av: profile.available.value(),
@@ -156,6 +183,14 @@ fn own_attributes(profile: &Profile) -> Result<Item, StoreError> {
             })
             .collect(),
         into: profile.merged_into.as_ref().map(MemberId::to_string),
+        tier: Some(standing.tier).filter(|t| *t != Tier::Regular),
+        gr: standing
+            .growth
+            .months()
+            .map(|(m, fen)| (m.key(), fen.value()))
+            .collect(),
+        ts: standing.since.map(BusinessTime::epoch_ms),
+        rv: standing.reviewed.map(Month::key),
     };
     serde_dynamo::to_item(attrs).map_err(|e| corrupt("profile", e))
 }
@@ -173,7 +208,7 @@ pub fn updated_profile_item(item: &Item, profile: &Profile) -> Result<Item, Stor
     let mut next = item.clone();
     next.extend(ledger_attributes(profile)?);
     for name in removed_attributes(profile) {
-        next.remove(*name);
+        next.remove(name);
     }
     Ok(next)
 }
@@ -227,9 +262,11 @@ pub fn decode_profile_unchecked(item: &Item) -> Result<Profile, StoreError> {
         .map(MemberId::parse)
         .transpose()
         .map_err(|e| bad(e.to_string()))?;
+    let standing = decode_standing(&attrs).map_err(&bad)?;
     let profile = Profile {
         member,
         merged_into,
+        standing,
         version: attrs.v,
         available: Points::new(attrs.av),
         held: Points::new(attrs.hd),
@@ -238,6 +275,36 @@ pub fn decode_profile_unchecked(item: &Item) -> Result<Profile, StoreError> {
         holds,
     };
     Ok(profile)
+}
+
+fn decode_standing(attrs: &LedgerAttributes) -> Result<Standing, String> {
+    let growth = attrs
+        .gr
+        .iter()
+        .map(|(m, fen)| {
+            Ok((
+                m.parse::<Month>().map_err(|e| e.to_string())?,
+                Fen::new(*fen),
+            ))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let since = attrs
+        .ts
+        .map(BusinessTime::from_epoch_ms)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let reviewed = attrs
+        .rv
+        .as_deref()
+        .map(str::parse::<Month>)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    Ok(Standing {
+        tier: attrs.tier.unwrap_or_default(),
+        growth: Growth::from_months(growth),
+        since,
+        reviewed,
+    })
 }
 
 fn decode_months(map: &BTreeMap<String, i64>) -> Result<BTreeMap<Month, Points>, String> {
@@ -268,6 +335,31 @@ pub fn posting_item(posting: &Posting) -> Result<Item, StoreError> {
     );
     item.insert(BODY.to_owned(), AttributeValue::S(body));
     Ok(item)
+}
+
+/// Tier change records sort after this prefix, oldest first.
+pub const TIER_SK_PREFIX: &str = "TIER#";
+
+/// The record of a tier change: `MEMBER#<id>` / `TIER#<at ms, 13 digits>#<reason>`, with the
+/// change as JSON in `body` (written in the transaction that made the change; idempotent).
+pub fn tier_change_item(change: &TierChange) -> Result<Item, StoreError> {
+    let sk = format!(
+        "{TIER_SK_PREFIX}{:013}#{}",
+        change.at.epoch_ms(),
+        change.reason.key()
+    );
+    let mut item = key(member_pk(&change.member), sk);
+    let body = serde_json::to_string(change).map_err(|e| corrupt("tier change", e))?;
+    item.insert(BODY.to_owned(), AttributeValue::S(body));
+    Ok(item)
+}
+
+pub fn decode_tier_change(item: &Item) -> Result<TierChange, StoreError> {
+    let body = string(item, BODY).unwrap_or_default();
+    serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+        key: string(item, SK).unwrap_or_default(),
+        why: e.to_string(),
+    })
 }
 
 pub fn decode_posting(item: &Item) -> Result<Posting, StoreError> {
@@ -311,7 +403,8 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{apply, Op, PostingRequest, Source, Usage, MAX_OPEN_HOLDS};
+    use crate::ledger::{apply, GrowthEntry, Op, PostingRequest, Source, Usage, MAX_OPEN_HOLDS};
+    use crate::rules::earning::TierThresholds;
     use crate::store::wru::{item_size, write_units};
 
     fn at(ms: i64) -> BusinessTime {
@@ -326,7 +419,13 @@ mod tests {
         let mut postings = vec![];
         let mut post = |profile: &mut Profile, id: &str, when: BusinessTime, ops: Vec<Op>| {
             let id = PostingId::parse(id).unwrap();
-            let request = PostingRequest::new(id, member.clone(), when, ops);
+            let mut request = PostingRequest::new(id, member.clone(), when, ops);
+            // Every month's payment also records a large growth bucket (and upgrades).
+            request.growth = Some(GrowthEntry {
+                month: when.month(),
+                fen: Fen::new(123_456_789),
+                thresholds: Some(TierThresholds::default()),
+            });
             let applied = apply(profile, &request).unwrap();
             *profile = applied.profile;
             postings.push(applied.posting);
@@ -368,6 +467,9 @@ mod tests {
         let (profile, _) = busy_profile();
         assert_eq!(profile.holds.len(), MAX_OPEN_HOLDS);
         assert!(profile.lots.len() >= 8, "{:?}", profile.lots);
+        assert_eq!(profile.standing.growth.months().count(), 13);
+        assert_eq!(profile.standing.tier, Tier::Diamond);
+        assert!(profile.standing.since.is_some());
         let mut item = new_profile_item(&profile.member, at(1_764_000_000_000)).unwrap();
         item = updated_profile_item(&item, &profile).unwrap();
         assert_eq!(decode_profile(&item).unwrap(), profile);
@@ -392,11 +494,13 @@ mod tests {
         assert!(shard < HOLD_SHARDS);
         assert_eq!(string(&item, HOLD_SHARD), Some(format!("HOLDS#{shard}")));
         assert_eq!(integer(&item, HOLD_DUE), Some(earliest.epoch_ms() - 60_000));
-        assert!(removed_attributes(&profile).is_empty());
+        assert!(!removed_attributes(&profile).contains(&HOLD_DUE));
 
         profile.holds.clear();
         profile.held = Points::ZERO;
-        assert_eq!(removed_attributes(&profile), &HOLD_INDEX_KEYS);
+        assert!(HOLD_INDEX_KEYS
+            .iter()
+            .all(|k| removed_attributes(&profile).contains(k)));
         let after = updated_profile_item(&item, &profile).unwrap();
         assert!(!after.contains_key(HOLD_SHARD) && !after.contains_key(HOLD_DUE));
         assert!(!ledger_attributes(&profile).unwrap().contains_key(HOLD_DUE));

@@ -76,6 +76,9 @@ impl DynamoLedger {
                 cost.add_transactional("identity", size);
                 items.push(TransactWriteItem::builder().update(update).build());
             }
+            if let Some(change) = &merged.into.tier_change {
+                items.push(self.tier_change_put(change, &mut cost)?);
+            }
             let sent = self
                 .client
                 .transact_write_items()

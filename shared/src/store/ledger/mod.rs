@@ -9,11 +9,13 @@ pub mod item;
 mod memory;
 mod merge;
 mod scan;
+mod standing;
 
 pub use dynamo::DynamoLedger;
 #[cfg(any(test, feature = "memory"))]
 pub use memory::MemoryLedger;
 pub use scan::ProfilePage;
+pub use standing::{current_tier, Reviewed, Standings};
 
 use super::wru::WriteCost;
 use super::StoreError;

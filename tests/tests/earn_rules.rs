@@ -167,3 +167,85 @@ async fn a_campaign_in_force_doubles_the_points_and_the_order_explains_them() {
         (400, Some("cursor"))
     );
 }
+
+/// Tiers end to end: a ¥20,000 order (on the campaign: ×2) makes its member 金卡 on the
+/// posting that records it; the next order earns ×1.5 金卡 × 2 campaign, the history explains
+/// it, and `GET /api/me/tier` shows the tier, its growth, the change and what 钻石卡 needs.
+#[tokio::test]
+async fn the_payment_that_crosses_a_threshold_upgrades_and_the_next_earns_at_gold() {
+    let tag = tag();
+    let store = test_store(
+        &tag,
+        &[
+            ("TV-85", "85寸电视", 2_000_000, 5),
+            ("OIL-5L", "花生油 5L", 8_850, 9),
+        ],
+    )
+    .await;
+    activate_double_points(store.as_str()).await;
+    let campaign = format!(
+        "{NAME_PREFIX}{}",
+        &store.as_str()[store.as_str().len() - 4..]
+    );
+    let (token, _) = login(&format!("test:o-{tag}:u-{tag}")).await;
+    let (_, tier) = call("GET", "/api/me/tier", Some(&token), None).await;
+    assert_eq!(
+        (tier["tier"].as_str(), tier["growth_fen"].as_i64()),
+        (Some("regular"), Some(0)),
+        "{tier}"
+    );
+
+    let mut earned = 0;
+    for (sku, expected) in [("TV-85", 40_000), ("OIL-5L", 265)] {
+        let items = json!([{"sku": sku, "qty": 1}]);
+        let body = json!({"store_id": store.as_str(), "fulfilment": "pickup", "items": items});
+        let (status, order) = call("POST", "/api/orders", Some(&token), Some(body)).await;
+        assert_eq!(status, 201, "{order}");
+        let id = order["order_id"].as_str().unwrap().to_owned();
+        let (status, paid) = call("POST", &format!("/_local/wechatpay/pay/{id}"), None, None).await;
+        assert_eq!(status, 200, "{paid}");
+        earned += expected;
+        eventually(30, "the order's points", || async {
+            (me(&token).await["available"] == earned).then_some(())
+        })
+        .await;
+    }
+    let (status, tier) = call("GET", "/api/me/tier", Some(&token), None).await;
+    assert_eq!(status, 200, "{tier}");
+    assert_eq!(tier["tier"], "gold", "{tier}");
+    assert_eq!(tier["tier_name"], "金卡");
+    assert_eq!(tier["multiplier_bp"], 15_000);
+    assert_eq!(tier["growth_fen"], 2_008_850);
+    assert_eq!(tier["next"]["tier"], "diamond");
+    assert_eq!(tier["next"]["needed_fen"], 5_000_000 - 2_008_850);
+    assert_eq!(
+        tier["review"]["tier"], "gold",
+        "kept at the next review: {tier}"
+    );
+    assert_eq!(tier["review"]["to_keep_fen"], 0);
+    let changes = tier["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{tier}");
+    assert_eq!(
+        (changes[0]["from"].as_str(), changes[0]["to"].as_str()),
+        (Some("regular"), Some("gold"))
+    );
+    assert_eq!(changes[0]["growth_fen"], 2_000_000);
+    assert_eq!(me(&token).await["tier"], "金卡");
+
+    let (_, page) = call("GET", "/api/me/points?limit=2", Some(&token), None).await;
+    let lines = page["postings"].as_array().unwrap();
+    // Both payments may share WeChat Pay's whole-second time_end: compare without order.
+    let mut explained: Vec<_> = lines
+        .iter()
+        .map(|l| l["explained"].as_str().unwrap_or(""))
+        .collect();
+    explained.sort();
+    assert_eq!(
+        explained,
+        [
+            format!("265 = 88.5 base × 1.5 金卡 × 2 {campaign}, rounded down"),
+            format!("40000 = 20000 base × 2 {campaign}"),
+        ],
+        "{page}"
+    );
+}

@@ -1,17 +1,19 @@
 //! The ledger's housekeeping through the stack: `ExpireLots` fired twice after the clock passes a
 //! lot's expiry expires it once and keeps the lot not yet due; the nightly `Audit` then finds the
 //! ledger clean; `VoidExpiredHolds` voids a hold once it has expired and only then (holds are
-//! posted straight to the table: the API takes them with issue 9).
+//! posted straight to the table: the API takes them with issue 9); `TierReview` downgrades a
+//! member whose year of spend fell below the tier, once.
 //! Moves the stack clock more than a year ahead; the tests after it take their times from it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use linli::ids::{MemberId, OrderId, PostingId};
-use linli::ledger::{lot_expired_from, Op, PostingRequest, Source};
-use linli::money::Points;
+use linli::ledger::{lot_expired_from, GrowthEntry, Op, PostingRequest, Source};
+use linli::money::{Fen, Points};
+use linli::rules::earning::{Tier, TierThresholds};
 use linli::store::checkpoints::CheckpointKey;
 use linli::store::ledger::item::{profile_key, HOLD_DUE, HOLD_SHARD};
-use linli::store::ledger::{DynamoLedger, LedgerStore};
+use linli::store::ledger::{current_tier, DynamoLedger, LedgerStore};
 use linli::time::BusinessTime;
 use linli_e2e::{advance, call, clock, fire, login, stack_table, tag};
 use serde_json::{json, Value};
@@ -257,4 +259,71 @@ async fn void_expired_holds_voids_a_hold_once_it_has_expired_and_keeps_the_other
         .item
         .unwrap();
     assert!(!item.contains_key(HOLD_SHARD) && !item.contains_key(HOLD_DUE));
+}
+
+/// `TierReview` through the stack: a member made 银卡 by a ¥6,000 payment is 普卡 again at the
+/// first review whose 12 whole months no longer hold that payment; the change is recorded with
+/// its reason, a second run changes nothing, and `GET /api/me/tier` shows both changes.
+#[tokio::test]
+async fn the_monthly_review_downgrades_once_when_the_years_spend_falls_below_the_tier() {
+    let tag = tag();
+    let code = format!("test:o-{tag}:u-{tag}");
+    let (_, member) = login(&code).await;
+    let member = MemberId::parse(&member).unwrap();
+    let ledger = ledger().await;
+    let start = clock().await;
+    let order = OrderId::parse(&format!("O-tier-{tag}")).unwrap();
+    let mut payment = PostingRequest::new(
+        PostingId::pay_order(&order),
+        member.clone(),
+        start,
+        vec![Op::Earn {
+            source: Source::Pay,
+            points: Points::new(6_000),
+        }],
+    );
+    payment.growth = Some(GrowthEntry {
+        month: start.month(),
+        fen: Fen::new(600_000),
+        thresholds: Some(TierThresholds::default()),
+    });
+    ledger.post(&payment).await.unwrap();
+    assert_eq!(current_tier(&ledger, &member).await.unwrap(), Tier::Silver);
+
+    // Thirteen months on, the review counts the 12 whole months before: the payment left them.
+    let review_month = start.month().plus(13);
+    set_clock(review_month.start().plus_ms(HOUR)).await;
+    forget_checkpoints("TierReview").await;
+    let runs = fire_until_done("TierReview").await;
+    assert_eq!(runs[0]["month"], review_month.to_string(), "{runs:?}");
+    let changed: u64 = runs.iter().map(|r| r["changed"].as_u64().unwrap()).sum();
+    assert!(changed >= 1, "{runs:?}");
+    assert_eq!(current_tier(&ledger, &member).await.unwrap(), Tier::Regular);
+    let (status, again) = fire("HousekeepingFunction", "TierReview").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (again["changed"].as_u64(), again["pass_done"].as_bool()),
+        (Some(0), Some(true))
+    );
+
+    let (token, _) = login(&code).await;
+    let (status, tier) = call("GET", "/api/me/tier", Some(&token), None).await;
+    assert_eq!(status, 200, "{tier}");
+    assert_eq!(
+        (tier["tier"].as_str(), tier["growth_fen"].as_i64()),
+        (Some("regular"), Some(0))
+    );
+    let changes = tier["changes"].as_array().unwrap();
+    let moves: Vec<_> = changes
+        .iter()
+        .map(|c| (c["from"].as_str(), c["to"].as_str()))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            (Some("silver"), Some("regular")),
+            (Some("regular"), Some("silver"))
+        ]
+    );
+    assert_eq!(changes[0]["reason"], format!("{review_month} 月度等级复核"));
 }

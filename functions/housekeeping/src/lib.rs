@@ -12,6 +12,9 @@
 //!   (`void:order:<id>`); the members come from the ledger's sparse hold index, never a scan.
 //! - `ExpireLots` (hourly, `expiry.rs`): lots whose expiry has come are expired
 //!   (`expire:<member>:<month>`), in one resumable pass over every profile per business month.
+//! - `TierReview` (monthly, `review.rs`): each member's tier is reviewed against the growth of
+//!   the 12 whole months before (the only place a tier goes down), once per member and month,
+//!   by the tier thresholds of the earn rules in force.
 //! - `Audit` (nightly, `audit.rs`): the invariant of DESIGN §5 over every member, resumable;
 //!   the run that completes the day's pass publishes `AuditViolations`/`AuditMembers` (an
 //!   embedded metric, alarmed) and ERROR lines name the offending members, masked.
@@ -26,6 +29,7 @@ pub mod expiry;
 pub mod holds;
 mod metric;
 mod orders;
+pub mod review;
 mod tally;
 pub mod walk;
 
@@ -34,7 +38,9 @@ pub use orders::Summary;
 use linli::config::{required, ConfigError, Source};
 use linli::queue::Publisher;
 use linli::store::checkpoints::CheckpointStore;
+use linli::store::ledger::Standings;
 use linli::store::orders::OrderStore;
+use linli::store::StoreError;
 use linli::time::BusinessTime;
 use serde::{Deserialize, Serialize};
 use walk::{Budget, LedgerWalk, PASS_BUDGET};
@@ -62,6 +68,8 @@ pub struct App<L, O, C> {
     pub publisher: Publisher,
     /// Closes unpaid orders at WeChat Pay (through the API that created each).
     pub pay: linli::paying::PayGateway,
+    /// The earn rules' versions (Config table): the tier thresholds the review applies.
+    pub rules: linli::store::rules::DynamoRules,
     pub settings: Settings,
 }
 
@@ -71,6 +79,7 @@ pub enum Task {
     Redrive,
     VoidExpiredHolds,
     ExpireLots,
+    TierReview,
     Audit,
 }
 
@@ -84,6 +93,8 @@ struct Input {
 pub enum HousekeepingError {
     #[error("unreadable schedule input: {0}")]
     BadInput(String),
+    #[error("{task:?}: the earn rules could not be read: {error}")]
+    Rules { task: Task, error: StoreError },
     #[error("{task:?}: {failed} item(s) failed (see the log); the next run retries them")]
     Incomplete { task: Task, failed: u32 },
     #[error("the ledger audit found {violations} violation(s) (see the ERROR lines)")]
@@ -98,9 +109,10 @@ pub enum Report {
     Holds(holds::HoldsSummary),
     Expiry(expiry::ExpirySummary),
     Audit(audit::AuditSummary),
+    Review(review::ReviewSummary),
 }
 
-pub async fn handle<L: LedgerWalk, O: OrderStore, C: CheckpointStore + Sync>(
+pub async fn handle<L: LedgerWalk + Standings, O: OrderStore, C: CheckpointStore + Sync>(
     app: &App<L, O, C>,
     event: lambda_runtime::LambdaEvent<serde_json::Value>,
 ) -> Result<Report, HousekeepingError> {
@@ -126,6 +138,15 @@ pub async fn handle<L: LedgerWalk, O: OrderStore, C: CheckpointStore + Sync>(
             tracing::info!(?task, now = %now, month = %s.month, members = s.members, expired = s.expired, failed = s.failed, pass_done = s.pass_done, "housekeeping done");
             (s.failed, Report::Expiry(s))
         }
+        Task::TierReview => {
+            let rules = linli::store::rules::in_force_at(&app.rules, now)
+                .await
+                .map_err(|error| HousekeepingError::Rules { task, error })?;
+            let thresholds = &rules.earn.tier_thresholds;
+            let s = review::run(&app.ledger, &app.checkpoints, thresholds, now, &budget).await;
+            tracing::info!(?task, now = %now, month = %s.month, members = s.members, changed = s.changed, failed = s.failed, pass_done = s.pass_done, rules_version = rules.version, "housekeeping done");
+            (s.failed, Report::Review(s))
+        }
         Task::Audit => {
             let stage = &app.settings.stage;
             let s = audit::run(&app.ledger, &app.checkpoints, stage, now, &budget).await;
@@ -148,6 +169,7 @@ impl From<HousekeepingError> for lambda_runtime::Diagnostic {
     fn from(error: HousekeepingError) -> Self {
         let error_type = match error {
             HousekeepingError::BadInput(_) => "BadInput",
+            HousekeepingError::Rules { .. } => "Rules",
             HousekeepingError::Incomplete { .. } => "Incomplete",
             HousekeepingError::AuditViolations { .. } => "AuditViolations",
         };

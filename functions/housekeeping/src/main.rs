@@ -10,6 +10,7 @@ use linli::queue::Publisher;
 use linli::store::checkpoints::DynamoCheckpoints;
 use linli::store::ledger::DynamoLedger;
 use linli::store::orders::DynamoOrders;
+use linli::store::rules::DynamoRules;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,10 +18,12 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_source(&ProcessEnv)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let config_table = required(&ProcessEnv, "TABLE_CONFIG")?;
     let app = App {
         ledger: DynamoLedger::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_LEDGER")?),
         orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
-        checkpoints: DynamoCheckpoints::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
+        checkpoints: DynamoCheckpoints::new(dynamodb.clone(), config_table.clone()),
+        rules: DynamoRules::new(dynamodb, config_table),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
         settings,

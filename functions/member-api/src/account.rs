@@ -184,7 +184,7 @@ pub async fn me<L: LedgerStore, M, C, O>(
         StatusCode::OK,
         json!({
             "member_id": member.to_string(),
-            "tier": "普卡",
+            "tier": profile.standing.tier.name(),
             "available": profile.available.value(),
             "held": profile.held.value(),
             "debt": profile.debt.value(),

@@ -13,7 +13,8 @@
 //!   the till (`member_code.rs`); `GET /api/me/expiring?days=30` → `{within_days, total, lots:
 //!   [{month, points, expires_on, days_left}]}`: what expires soon; `GET /api/me/points?cursor=`
 //!   → `{postings: [{posting_id, kind, label, at, delta, order_id?}], next_cursor?}`: the paged
-//!   history, newest first (`points.rs`).
+//!   history, newest first (`points.rs`); `GET /api/me/tier` → the tier, its growth value, what
+//!   the next tier needs and when the tier is reviewed (`tier.rs`).
 //! - `POST /api/orders` `{store_id, items: [{sku, qty}], fulfilment, address?}` → 201 with the
 //!   order and the `wx.requestPayment` parameters; `GET /api/orders/{id}`;
 //!   `POST /api/orders/{id}/cancel` (see `orders.rs`).
@@ -28,6 +29,7 @@ mod member_code;
 mod orders;
 mod points;
 mod refunds;
+mod tier;
 
 use answer::error;
 use lambda_http::http::StatusCode;
@@ -75,6 +77,8 @@ pub struct App<L, M, C, O> {
     pub members: M,
     pub catalog: C,
     pub orders: O,
+    /// The earn rules in force (tier thresholds and multipliers, for `GET /api/me/tier`).
+    pub rules: linli::store::rules::DynamoRules,
     pub http: reqwest::Client,
     /// WeChat Pay: payments, closes, refunds (v2 or v3, `WECHAT_PAY_API`).
     pub pay: linli::paying::PayGateway,
@@ -103,7 +107,7 @@ fn source_ip(request: &Request) -> String {
 
 pub async fn handle<L, M, C, O>(app: &App<L, M, C, O>, request: Request) -> Response<Body>
 where
-    L: LedgerStore,
+    L: LedgerStore + linli::store::ledger::Standings,
     M: Members,
     C: CatalogStore,
     O: OrderStore + RefundStore,
@@ -126,6 +130,7 @@ where
         ("GET", ["api", "me", "member-code"]) => member_code::show(app, &request, now),
         ("GET", ["api", "me", "expiring"]) => points::expiring(app, &request, now).await,
         ("GET", ["api", "me", "points"]) => points::history(app, &request, now).await,
+        ("GET", ["api", "me", "tier"]) => tier::show(app, &request, now).await,
         ("GET", ["api", "stores"]) => browse::stores(app, &request).await,
         ("GET", ["api", "stores", id, "skus"]) => browse::skus(app, id).await,
         ("POST", ["api", "orders"]) => orders::place(app, &request, now).await,

@@ -7,6 +7,7 @@ use linli::store::catalog::DynamoCatalog;
 use linli::store::ledger::DynamoLedger;
 use linli::store::members::DynamoMembers;
 use linli::store::orders::DynamoOrders;
+use linli::store::rules::DynamoRules;
 use member_api::{handle, App, Settings};
 
 #[tokio::main]
@@ -20,7 +21,8 @@ async fn main() -> Result<(), Error> {
         ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
         members: DynamoMembers::new(dynamodb.clone(), ledger_table),
         catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
-        orders: DynamoOrders::new(dynamodb, required(&ProcessEnv, "TABLE_ORDERS")?),
+        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
+        rules: DynamoRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
         http: reqwest::Client::new(),
         pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
         tokens: Default::default(),

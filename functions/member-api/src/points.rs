@@ -1,9 +1,9 @@
 //! The member's points over time.
 //!
 //! - `GET /api/me/points?cursor=&limit=20`: the postings, newest first, a page at a time
-//!   (`limit` 1–100); each line says what it was (`label`), its change of available points and,
-//!   for an order's postings, the order (whose `points_explained` says how the points were
-//!   priced). `next_cursor` is absent on the last page. Reads are consistent: a posting just
+//!   (`limit` 1–100); each line says what it was (`label`), its change of available points,
+//!   how the earn rules priced it (`explained`, e.g. "150 = 100 base × 1.5 金卡", on postings
+//!   the rules priced) and, for an order's postings, the order. `next_cursor` is absent on the last page. Reads are consistent: a posting just
 //!   applied is on the first page.
 //! - `GET /api/me/expiring?days=30`: the points that expire soon (seed 001: remind before they are
 //!   lost) — each lot whose last spendable day is within `days` (1–366, default 30) of today's
@@ -153,10 +153,17 @@ pub async fn history<L: LedgerStore, M, C, O>(
         Ok(page) => page,
         Err(e) => return crate::answer::store_failed(&e),
     };
+    // The postings' own records say how rules priced them (one batch read).
+    let ids: Vec<_> = page.lines.iter().map(|l| l.posting_id.clone()).collect();
+    let bodies = match app.ledger.postings(&member, &ids).await {
+        Ok(bodies) => bodies,
+        Err(e) => return crate::answer::store_failed(&e),
+    };
     let lines: Vec<Value> = page
         .lines
         .iter()
-        .map(|line| {
+        .zip(bodies)
+        .map(|(line, body)| {
             let id = line.posting_id.to_string();
             let mut v = json!({
                 "posting_id": id, "kind": line.kind, "label": label(&line.kind),
@@ -164,6 +171,9 @@ pub async fn history<L: LedgerStore, M, C, O>(
             });
             if let Some(order) = order_of(&id) {
                 v["order_id"] = json!(order);
+            }
+            if let Some(explained) = body.and_then(|p| p.request.explanation) {
+                v["explained"] = json!(explained);
             }
             v
         })

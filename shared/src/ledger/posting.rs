@@ -60,6 +60,10 @@ pub struct PostingRequest {
     /// The goods spend (or refund) this cause adds to the member's growth value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth: Option<GrowthEntry>,
+    /// How the rules priced it, for the member's history (e.g. "150 = 100 base × 1.5 金卡").
+    /// Presentation only: not part of the content hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
 }
 
 impl PostingRequest {
@@ -71,6 +75,7 @@ impl PostingRequest {
             ops,
             rule_version: None,
             growth: None,
+            explanation: None,
         }
     }
 

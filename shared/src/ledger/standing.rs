@@ -177,6 +177,41 @@ impl Standing {
     }
 }
 
+/// What a member sees of their tier at `now`: the growth it rests on, what the next tier
+/// needs, and what the next review will decide if nothing else is bought or refunded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierOutlook {
+    pub tier: Tier,
+    /// Goods paid over the 12 business months ending with this one.
+    pub growth: Fen,
+    /// The next tier up and the spend still missing for it (None at the top).
+    pub next: Option<(Tier, Fen)>,
+    /// When the tier is reviewed next (the start of next month).
+    pub review_at: BusinessTime,
+    /// What that review decides with the spend recorded so far.
+    pub at_review: Tier,
+    /// Spend still needed before the review to keep the current tier (zero when it is kept).
+    pub to_keep: Fen,
+}
+
+impl TierOutlook {
+    pub fn of(standing: &Standing, thresholds: &TierThresholds, now: BusinessTime) -> Self {
+        let month = now.month();
+        let growth = standing.growth.rolling(month);
+        let review_month = month.plus(1);
+        let counted = standing.growth.reviewed(review_month);
+        let keep = thresholds.threshold(standing.tier).value();
+        Self {
+            tier: standing.tier,
+            growth,
+            next: thresholds.next(standing.tier, growth),
+            review_at: review_month.start(),
+            at_review: thresholds.reviewed(counted),
+            to_keep: Fen::new(keep.saturating_sub(counted.value()).max(0)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +296,28 @@ mod tests {
         let merged = regular.absorb(&other, &m, &gold, at).unwrap();
         assert_eq!((merged.from, merged.to), (Tier::Regular, Tier::Gold));
         assert_eq!(regular.growth.rolling(at.month()), Fen::new(2_100_000));
+    }
+
+    #[test]
+    fn the_outlook_says_what_the_next_tier_needs_and_what_keeps_this_one() {
+        let m = member();
+        let mut s = Standing::default();
+        let id = PostingId::parse("pay:order:O3").unwrap();
+        // ¥6,000 in December 2025, ¥500 in November 2026: 银卡 now.
+        s.record(&m, &pay(600_000, "2025-12"), month("2025-12").start(), &id);
+        s.record(&m, &pay(50_000, "2026-11"), month("2026-11").start(), &id);
+        let now = month("2026-11").start().plus_ms(86_400_000);
+        let o = TierOutlook::of(&s, &TierThresholds::default(), now);
+        assert_eq!((o.tier, o.growth), (Tier::Silver, Fen::new(650_000)));
+        assert_eq!(o.next, Some((Tier::Gold, Fen::new(1_350_000))));
+        assert_eq!(o.review_at, month("2026-12").start());
+        // The December review still counts December 2025 (12 whole months before): kept.
+        assert_eq!((o.at_review, o.to_keep), (Tier::Silver, Fen::ZERO));
+        // A month later that bucket leaves: ¥4,500 short of keeping 银卡 at the January review.
+        let later = TierOutlook::of(&s, &TierThresholds::default(), month("2026-12").start());
+        assert_eq!(
+            (later.at_review, later.to_keep),
+            (Tier::Regular, Fen::new(450_000))
+        );
     }
 }

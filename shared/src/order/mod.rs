@@ -216,6 +216,7 @@ impl Order {
             }],
         );
         posting.rule_version = payment.earned.as_ref().map(|d| d.rules_version);
+        posting.explanation = payment.earned.as_ref().map(|d| d.explanation.clone());
         posting.growth = Some(GrowthEntry {
             month: payment.paid_at.month(),
             fen: self.goods_fen,

@@ -170,6 +170,7 @@ impl Sale {
                 }],
             );
             posting.rule_version = self.rules_version;
+            posting.explanation = self.explanation.clone();
             posting.growth = Some(GrowthEntry {
                 month: self.at.month(),
                 fen: self.goods_fen,

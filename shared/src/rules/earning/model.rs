@@ -259,7 +259,8 @@ impl EarnRules {
         Ok(())
     }
 
-    pub(super) fn tier_bp(&self, tier: Tier) -> i64 {
+    /// The multiplier of `tier`, in basis points.
+    pub fn tier_bp(&self, tier: Tier) -> i64 {
         match tier {
             Tier::Regular => self.tiers.regular,
             Tier::Silver => self.tiers.silver,

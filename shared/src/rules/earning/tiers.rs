@@ -101,6 +101,16 @@ impl Growth {
 }
 
 impl TierThresholds {
+    /// The spend from which `tier` holds (nothing for 普卡).
+    pub fn threshold(&self, tier: Tier) -> Fen {
+        Fen::new(match tier {
+            Tier::Regular => 0,
+            Tier::Silver => self.silver_fen,
+            Tier::Gold => self.gold_fen,
+            Tier::Diamond => self.diamond_fen,
+        })
+    }
+
     /// The tier `spend` qualifies for.
     pub fn tier_for(&self, spend: Fen) -> Tier {
         match spend.value() {

@@ -5,6 +5,7 @@ mod earn;
 pub mod earning;
 mod interactions;
 mod invite;
+pub mod reminders;
 mod signin;
 
 pub use earn::{base_earn, FEN_PER_POINT};

@@ -10,6 +10,7 @@ pub mod members;
 pub mod orders;
 pub mod pos;
 pub mod refunds;
+pub mod reminders;
 pub mod rules;
 pub mod wru;
 

@@ -11,4 +11,5 @@ pub mod pay_refund;
 pub mod pay_v2;
 pub mod pay_v3;
 pub mod pay_v3_api;
+pub mod subscribe;
 pub mod xml;

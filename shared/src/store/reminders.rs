@@ -1,0 +1,417 @@
+//! Reminders' data in the `Ledger` table, beside the member's profile:
+//!
+//! | sk | attributes |
+//! |---|---|
+//! | `CONSENT` | `openid` (mini-program), `t#<template>`: consents left (one per accepted request) |
+//! | `REMINDED#<cause>` | `template`, `at` ms: this cause was reminded (once, ever) |
+//! | `RHYTHM` | per SKU: `c#<sku>` purchases, `f#<sku>` / `l#<sku>` first / last day, `n#<sku>` name |
+//!
+//! A send is claimed in one transaction that writes the cause's `REMINDED#` item (only if
+//! absent) and takes one consent (only if one is left); a send that failed for a passing reason
+//! is released (the item deleted, the consent given back) so the next run tries again.
+
+use super::ledger::item::{key, member_pk, Item};
+use super::StoreError;
+use crate::ids::{MemberId, OpenId};
+use crate::rules::reminders::SkuRhythm;
+use crate::time::BusinessTime;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::NaiveDate;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+
+const CONSENT_SK: &str = "CONSENT";
+const RHYTHM_SK: &str = "RHYTHM";
+const TEMPLATE_PREFIX: &str = "t#";
+
+/// A member's consents: where messages go and how many each template has left.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Consents {
+    pub openid: Option<String>,
+    pub left: BTreeMap<String, u32>,
+}
+
+impl Consents {
+    pub fn any(&self) -> bool {
+        self.openid.is_some() && self.left.values().any(|n| *n > 0)
+    }
+}
+
+/// What claiming a send found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claimed {
+    /// The cause is now marked reminded and one consent taken: send.
+    Claimed,
+    /// This cause was reminded before.
+    AlreadyReminded,
+    /// No consent left for the template.
+    NoConsent,
+}
+
+/// One purchased line for the rhythm (SKU and its name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purchased {
+    pub sku: String,
+    pub name: String,
+}
+
+pub trait ReminderStore {
+    /// Adds one consent for each of `templates` and records where messages go; answers the
+    /// consents left afterwards.
+    fn add_consents(
+        &self,
+        member: &MemberId,
+        openid: &OpenId,
+        templates: &[String],
+    ) -> impl Future<Output = Result<Consents, StoreError>> + Send;
+
+    fn consents(
+        &self,
+        member: &MemberId,
+    ) -> impl Future<Output = Result<Consents, StoreError>> + Send;
+
+    /// The consents of up to 100 members in one round trip (members without any are absent).
+    fn consents_of(
+        &self,
+        members: &[MemberId],
+    ) -> impl Future<Output = Result<HashMap<MemberId, Consents>, StoreError>> + Send;
+
+    fn claim(
+        &self,
+        member: &MemberId,
+        template: &str,
+        cause: &str,
+        at: BusinessTime,
+    ) -> impl Future<Output = Result<Claimed, StoreError>> + Send;
+
+    /// Undoes a claim whose send failed for a passing reason.
+    fn release(
+        &self,
+        member: &MemberId,
+        template: &str,
+        cause: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts a paid order's SKUs on `day` toward the member's purchase rhythm.
+    fn record_purchase(
+        &self,
+        member: &MemberId,
+        lines: &[Purchased],
+        day: NaiveDate,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn rhythm(
+        &self,
+        member: &MemberId,
+    ) -> impl Future<Output = Result<BTreeMap<String, SkuRhythm>, StoreError>> + Send;
+}
+
+#[derive(Clone, Debug)]
+pub struct DynamoReminders {
+    client: Client,
+    table: String,
+}
+
+impl DynamoReminders {
+    /// The reminders' items live in the `Ledger` table.
+    pub fn new(client: Client, ledger_table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: ledger_table.into(),
+        }
+    }
+
+    fn key(member: &MemberId, sk: &str) -> Item {
+        key(member_pk(member), sk.to_owned())
+    }
+
+    async fn get(&self, member: &MemberId, sk: &str) -> Result<Option<Item>, StoreError> {
+        super::get_consistent(&self.client, &self.table, Self::key(member, sk)).await
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn decode_consents(item: &Item) -> Consents {
+    let openid = match item.get("openid") {
+        Some(AttributeValue::S(o)) => Some(o.clone()),
+        _ => None,
+    };
+    let left = item
+        .iter()
+        .filter_map(|(name, value)| {
+            let template = name.strip_prefix(TEMPLATE_PREFIX)?;
+            let count = value.as_n().ok()?.parse::<u32>().ok()?;
+            Some((template.to_owned(), count))
+        })
+        .collect();
+    Consents { openid, left }
+}
+
+fn decode_rhythm(item: &Item) -> BTreeMap<String, SkuRhythm> {
+    let text = |name: String| item.get(&name).and_then(|v| v.as_s().ok()).cloned();
+    let day = |name: String| text(name).and_then(|d| d.parse::<NaiveDate>().ok());
+    item.iter()
+        .filter_map(|(name, value)| {
+            let sku = name.strip_prefix("c#")?;
+            let count = value.as_n().ok()?.parse::<u32>().ok()?;
+            let rhythm = SkuRhythm {
+                name: text(format!("n#{sku}")).unwrap_or_else(|| sku.to_owned()),
+                count,
+                first: day(format!("f#{sku}"))?,
+                last: day(format!("l#{sku}"))?,
+            };
+            Some((sku.to_owned(), rhythm))
+        })
+        .collect()
+}
+
+fn condition_failed(error: Option<&TransactWriteItemsError>) -> Option<Vec<bool>> {
+    match error {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+            c.cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+impl ReminderStore for DynamoReminders {
+    async fn add_consents(
+        &self,
+        member: &MemberId,
+        openid: &OpenId,
+        templates: &[String],
+    ) -> Result<Consents, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(member, CONSENT_SK)))
+            .expression_attribute_names("#o", "openid")
+            .expression_attribute_values(":o", s(openid.as_str()))
+            .expression_attribute_values(":one", n(1));
+        let mut adds = Vec::new();
+        for (i, template) in templates.iter().enumerate() {
+            update = update.expression_attribute_names(
+                format!("#t{i}"),
+                format!("{TEMPLATE_PREFIX}{template}"),
+            );
+            adds.push(format!("#t{i} :one"));
+        }
+        let mut expression = "SET #o = :o".to_owned();
+        if !adds.is_empty() {
+            expression.push_str(&format!(" ADD {}", adds.join(", ")));
+        }
+        let out = update
+            .update_expression(expression)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(out
+            .attributes
+            .map(|a| decode_consents(&a))
+            .unwrap_or_default())
+    }
+
+    async fn consents(&self, member: &MemberId) -> Result<Consents, StoreError> {
+        let item = self.get(member, CONSENT_SK).await?;
+        Ok(item.map(|i| decode_consents(&i)).unwrap_or_default())
+    }
+
+    async fn consents_of(
+        &self,
+        members: &[MemberId],
+    ) -> Result<HashMap<MemberId, Consents>, StoreError> {
+        let mut found = HashMap::new();
+        if members.is_empty() {
+            return Ok(found);
+        }
+        let keys: Vec<Item> = members.iter().map(|m| Self::key(m, CONSENT_SK)).collect();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .build()
+                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?,
+        );
+        // Unprocessed keys (throttling) are asked again, a few times.
+        for _ in 0..5 {
+            let Some(request) = pending.take() else { break };
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let member = match item.get("pk") {
+                    Some(AttributeValue::S(pk)) => pk
+                        .strip_prefix("MEMBER#")
+                        .and_then(|m| MemberId::parse(m).ok()),
+                    _ => None,
+                };
+                if let Some(member) = member {
+                    found.insert(member, decode_consents(&item));
+                }
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys().is_empty());
+        }
+        if pending.is_some() {
+            return Err(StoreError::Contended { attempts: 5 });
+        }
+        Ok(found)
+    }
+
+    async fn claim(
+        &self,
+        member: &MemberId,
+        template: &str,
+        cause: &str,
+        at: BusinessTime,
+    ) -> Result<Claimed, StoreError> {
+        let mut marker = Self::key(member, &format!("REMINDED#{cause}"));
+        marker.insert("template".to_owned(), s(template));
+        marker.insert("at".to_owned(), n(at.epoch_ms()));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(marker))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        let take = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(member, CONSENT_SK)))
+            .update_expression("SET #t = #t - :one")
+            .condition_expression("#t > :zero")
+            .expression_attribute_names("#t", format!("{TEMPLATE_PREFIX}{template}"))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        let sent = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(take).build())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Claimed::Claimed),
+            Err(error) => match condition_failed(error.as_service_error()).as_deref() {
+                Some([true, ..]) => Ok(Claimed::AlreadyReminded),
+                Some([_, true, ..]) => Ok(Claimed::NoConsent),
+                _ => Err(StoreError::dynamo("TransactWriteItems", error)),
+            },
+        }
+    }
+
+    async fn release(
+        &self,
+        member: &MemberId,
+        template: &str,
+        cause: &str,
+    ) -> Result<(), StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(member, &format!("REMINDED#{cause}"))))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        let give_back = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(member, CONSENT_SK)))
+            .update_expression("ADD #t :one")
+            .expression_attribute_names("#t", format!("{TEMPLATE_PREFIX}{template}"))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        let sent = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(TransactWriteItem::builder().update(give_back).build())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            // Released before (a retry of the release): nothing more to give back.
+            Err(error)
+                if condition_failed(error.as_service_error())
+                    .is_some_and(|c| c.first() == Some(&true)) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(StoreError::dynamo("TransactWriteItems", error)),
+        }
+    }
+
+    async fn record_purchase(
+        &self,
+        member: &MemberId,
+        lines: &[Purchased],
+        day: NaiveDate,
+    ) -> Result<(), StoreError> {
+        let mut seen = std::collections::BTreeSet::new();
+        let lines: Vec<&Purchased> = lines
+            .iter()
+            .filter(|l| seen.insert(&l.sku))
+            .take(25)
+            .collect();
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(member, RHYTHM_SK)))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":day", s(day.to_string()));
+        let (mut sets, mut adds) = (Vec::new(), Vec::new());
+        for (i, line) in lines.iter().enumerate() {
+            for (prefix, tag) in [("c", "c"), ("f", "f"), ("l", "l"), ("n", "n")] {
+                update = update.expression_attribute_names(
+                    format!("#{tag}{i}"),
+                    format!("{prefix}#{}", line.sku),
+                );
+            }
+            update = update.expression_attribute_values(format!(":n{i}"), s(line.name.clone()));
+            adds.push(format!("#c{i} :one"));
+            sets.push(format!(
+                "#f{i} = if_not_exists(#f{i}, :day), #l{i} = :day, #n{i} = :n{i}"
+            ));
+        }
+        update
+            .update_expression(format!("SET {} ADD {}", sets.join(", "), adds.join(", ")))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn rhythm(&self, member: &MemberId) -> Result<BTreeMap<String, SkuRhythm>, StoreError> {
+        let item = self.get(member, RHYTHM_SK).await?;
+        Ok(item.map(|i| decode_rhythm(&i)).unwrap_or_default())
+    }
+}

@@ -57,11 +57,11 @@ async fn consents_are_taken_one_per_send_and_a_cause_is_reminded_once() {
 
     // A send that failed for a passing reason is released: the cause can be claimed again.
     store
-        .release(&member, "T-EXP", "expiring:202511")
+        .release(&member, "T-EXP", "expiring:202511", now)
         .await
         .unwrap();
     store
-        .release(&member, "T-EXP", "expiring:202511")
+        .release(&member, "T-EXP", "expiring:202511", now)
         .await
         .unwrap();
     assert_eq!(
@@ -76,20 +76,19 @@ async fn consents_are_taken_one_per_send_and_a_cause_is_reminded_once() {
             .unwrap(),
         Claimed::Claimed
     );
+    let claim = |cause: &'static str, at| {
+        let (store, member) = (&store, &member);
+        async move { store.claim(member, "T-EXP", cause, at).await.unwrap() }
+    };
     assert_eq!(
-        store
-            .claim(&member, "T-EXP", "expiring:202512", now)
-            .await
-            .unwrap(),
-        Claimed::Claimed
+        claim("expiring:202512", now).await,
+        Claimed::AlreadyToday,
+        "one a day"
     );
-    assert_eq!(
-        store
-            .claim(&member, "T-EXP", "expiring:202601", now)
-            .await
-            .unwrap(),
-        Claimed::NoConsent
-    );
+    let tomorrow = now.plus_ms(86_400_000);
+    assert_eq!(claim("expiring:202512", tomorrow).await, Claimed::Claimed);
+    let after = tomorrow.plus_ms(86_400_000);
+    assert_eq!(claim("expiring:202601", after).await, Claimed::NoConsent);
     assert!(!store.consents(&member).await.unwrap().any());
 
     let other = new_member();

@@ -4,10 +4,12 @@
 //! Test code: a failed step panics with what it saw.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use linli::catalog::{Sku, Store};
 use linli::ids::{SkuId, StoreId};
 use linli::money::Fen;
 use linli::store::catalog::{CatalogStore, DynamoCatalog};
+use linli::store::checkpoints::CheckpointKey;
 use linli::time::BusinessTime;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -211,4 +213,53 @@ pub fn local_setting(name: &str) -> String {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
         .unwrap_or_else(|| panic!("{name} is not in local.env"))
+}
+
+/// Sets the devstack clock to `at`.
+pub async fn set_clock(at: BusinessTime) {
+    let (status, body) = call(
+        "POST",
+        "/_local/clock",
+        None,
+        Some(json!({ "now": at.to_string() })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// housekeeping's scan segments (`housekeeping::walk::SEGMENTS`).
+const SEGMENTS: u32 = 4;
+
+/// Forgets where `task`'s passes stand. In AWS time only moves forward; locally a restarted
+/// devstack's clock starts over while DynamoDB Local keeps the checkpoints, so the month (or
+/// day) this test moves to may have had its pass already.
+pub async fn forget_checkpoints(task: &str) {
+    let (client, table) = stack_table("ConfigTable").await;
+    let keys = (0..SEGMENTS)
+        .map(|segment| CheckpointKey::segment(task, segment))
+        .chain([CheckpointKey::pass(task)]);
+    for key in keys {
+        client
+            .delete_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(key.as_str().to_owned()))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Fires `task` until its pass is complete (a run covers what its time budget allows).
+pub async fn fire_until_done(task: &str) -> Vec<Value> {
+    let mut runs = vec![];
+    for _ in 0..10 {
+        let (status, summary) = fire("HousekeepingFunction", task).await;
+        assert_eq!(status, 200, "{task}: {summary}");
+        let done = summary["pass_done"] == true;
+        runs.push(summary);
+        if done {
+            return runs;
+        }
+    }
+    panic!("{task} did not complete its pass in 10 runs: {runs:?}");
 }

@@ -6,37 +6,24 @@
 //! Moves the stack clock more than a year ahead; the tests after it take their times from it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use linli::ids::{MemberId, OrderId, PostingId};
 use linli::ledger::{lot_expired_from, GrowthEntry, Op, PostingRequest, Source};
 use linli::money::{Fen, Points};
 use linli::rules::earning::{Tier, TierThresholds};
-use linli::store::checkpoints::CheckpointKey;
 use linli::store::ledger::item::{profile_key, HOLD_DUE, HOLD_SHARD};
 use linli::store::ledger::{current_tier, DynamoLedger, LedgerStore};
 use linli::time::BusinessTime;
-use linli_e2e::{advance, call, clock, fire, login, stack_table, tag};
-use serde_json::{json, Value};
+use linli_e2e::{
+    advance, call, clock, fire, fire_until_done, forget_checkpoints, login, set_clock, stack_table,
+    tag,
+};
 
 const HOUR: i64 = 3_600_000;
-/// housekeeping's scan segments (`housekeeping::walk::SEGMENTS`).
-const SEGMENTS: u32 = 4;
 const MINUTE: i64 = 60_000;
 
 async fn ledger() -> DynamoLedger {
     let (client, table) = stack_table("LedgerTable").await;
     DynamoLedger::new(client, table)
-}
-
-async fn set_clock(at: BusinessTime) {
-    let (status, body) = call(
-        "POST",
-        "/_local/clock",
-        None,
-        Some(json!({ "now": at.to_string() })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
 }
 
 /// A sign-in's points, posted as the Official Account posts them, at `at`.
@@ -51,40 +38,6 @@ async fn sign_in(ledger: &DynamoLedger, member: &MemberId, at: BusinessTime, poi
         }],
     );
     ledger.post(&request).await.unwrap();
-}
-
-/// Forgets where `task`'s passes stand. In AWS time only moves forward; locally a restarted
-/// devstack's clock starts over while DynamoDB Local keeps the checkpoints, so the month (or
-/// day) this test moves to may have had its pass already.
-async fn forget_checkpoints(task: &str) {
-    let (client, table) = stack_table("ConfigTable").await;
-    let keys = (0..SEGMENTS)
-        .map(|segment| CheckpointKey::segment(task, segment))
-        .chain([CheckpointKey::pass(task)]);
-    for key in keys {
-        client
-            .delete_item()
-            .table_name(&table)
-            .key("pk", AttributeValue::S(key.as_str().to_owned()))
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
-/// Fires `task` until its pass is complete (a run covers what its time budget allows).
-async fn fire_until_done(task: &str) -> Vec<Value> {
-    let mut runs = vec![];
-    for _ in 0..10 {
-        let (status, summary) = fire("HousekeepingFunction", task).await;
-        assert_eq!(status, 200, "{task}: {summary}");
-        let done = summary["pass_done"] == true;
-        runs.push(summary);
-        if done {
-            return runs;
-        }
-    }
-    panic!("{task} did not complete its pass in 10 runs: {runs:?}");
 }
 
 #[tokio::test]

@@ -15,6 +15,9 @@
 //! - `TierReview` (monthly, `review.rs`): each member's tier is reviewed against the growth of
 //!   the 12 whole months before (the only place a tier goes down), once per member and month,
 //!   by the tier thresholds of the earn rules in force.
+//! - `Reminders` (daily, `reminders.rs`): lifecycle reminders as subscribe messages to members
+//!   who consented (tier change, points expiring within 30 days, an overdue usual purchase),
+//!   each cause once, one a day, never in quiet hours.
 //! - `Audit` (nightly, `audit.rs`): the invariant of DESIGN §5 over every member, resumable;
 //!   the run that completes the day's pass publishes `AuditViolations`/`AuditMembers` (an
 //!   embedded metric, alarmed) and ERROR lines name the offending members, masked.
@@ -29,6 +32,7 @@ pub mod expiry;
 pub mod holds;
 mod metric;
 mod orders;
+pub mod reminders;
 pub mod review;
 mod tally;
 pub mod walk;
@@ -49,13 +53,28 @@ pub struct Settings {
     pub points_queue: String,
     /// The deployment stage (`LINLI_STAGE`): the dimension of the published metrics.
     pub stage: String,
+    /// The subscribe-message templates reminders use.
+    pub templates: linli::rules::reminders::ReminderTemplates,
+    /// `LINLI_QUIET_HOURS` (e.g. "21-9", business time): no reminder is sent then.
+    pub quiet: linli::rules::reminders::QuietHours,
 }
 
 impl Settings {
     pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let quiet = match linli::config::optional(source, "LINLI_QUIET_HOURS") {
+            None => Default::default(),
+            Some(text) => {
+                linli::rules::reminders::QuietHours::parse(&text).ok_or(ConfigError::Invalid {
+                    name: "LINLI_QUIET_HOURS",
+                    why: "hours from-until, e.g. 21-9".to_owned(),
+                })?
+            }
+        };
         Ok(Self {
             points_queue: required(source, "QUEUE_POINTS_POSTINGS")?,
             stage: required(source, "LINLI_STAGE")?,
+            templates: linli::rules::reminders::ReminderTemplates::from_source(source)?,
+            quiet,
         })
     }
 }
@@ -70,6 +89,10 @@ pub struct App<L, O, C> {
     pub pay: linli::paying::PayGateway,
     /// The earn rules' versions (Config table): the tier thresholds the review applies.
     pub rules: linli::store::rules::DynamoRules,
+    /// Consents, reminder claims and purchase rhythms (Ledger table).
+    pub reminders: linli::store::reminders::DynamoReminders,
+    /// Subscribe messages through WeChat.
+    pub messenger: reminders::WechatMessenger,
     pub settings: Settings,
 }
 
@@ -80,6 +103,7 @@ pub enum Task {
     VoidExpiredHolds,
     ExpireLots,
     TierReview,
+    Reminders,
     Audit,
 }
 
@@ -110,6 +134,7 @@ pub enum Report {
     Expiry(expiry::ExpirySummary),
     Audit(audit::AuditSummary),
     Review(review::ReviewSummary),
+    Reminders(reminders::RemindersSummary),
 }
 
 pub async fn handle<L: LedgerWalk + Standings, O: OrderStore, C: CheckpointStore + Sync>(
@@ -146,6 +171,17 @@ pub async fn handle<L: LedgerWalk + Standings, O: OrderStore, C: CheckpointStore
             let s = review::run(&app.ledger, &app.checkpoints, thresholds, now, &budget).await;
             tracing::info!(?task, now = %now, month = %s.month, members = s.members, changed = s.changed, failed = s.failed, pass_done = s.pass_done, rules_version = rules.version, "housekeeping done");
             (s.failed, Report::Review(s))
+        }
+        Task::Reminders => {
+            let with = reminders::Reminding {
+                store: &app.reminders,
+                messenger: &app.messenger,
+                templates: &app.settings.templates,
+                quiet: app.settings.quiet,
+            };
+            let s = reminders::run(&app.ledger, &app.checkpoints, &with, now, &budget).await;
+            tracing::info!(?task, now = %now, date = %s.date, quiet = s.quiet, members = s.members, sent = s.sent, failed = s.failed, pass_done = s.pass_done, "housekeeping done");
+            (s.failed, Report::Reminders(s))
         }
         Task::Audit => {
             let stage = &app.settings.stage;

@@ -2,14 +2,16 @@
 // The runtime's service stack nests deep futures; their layout needs a higher limit.
 #![recursion_limit = "256"]
 
+use housekeeping::reminders::WechatMessenger;
 use housekeeping::{handle, App, Settings};
 use lambda_runtime::{service_fn, Error};
-use linli::config::{required, ProcessEnv};
+use linli::config::{optional, required, ProcessEnv};
 use linli::paying::{PayConfig, PayGateway};
 use linli::queue::Publisher;
 use linli::store::checkpoints::DynamoCheckpoints;
 use linli::store::ledger::DynamoLedger;
 use linli::store::orders::DynamoOrders;
+use linli::store::reminders::DynamoReminders;
 use linli::store::rules::DynamoRules;
 
 #[tokio::main]
@@ -19,11 +21,21 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let config_table = required(&ProcessEnv, "TABLE_CONFIG")?;
+    let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
     let app = App {
-        ledger: DynamoLedger::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_LEDGER")?),
+        ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
         orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
         checkpoints: DynamoCheckpoints::new(dynamodb.clone(), config_table.clone()),
-        rules: DynamoRules::new(dynamodb, config_table),
+        rules: DynamoRules::new(dynamodb.clone(), config_table),
+        reminders: DynamoReminders::new(dynamodb.clone(), ledger_table.clone()),
+        messenger: WechatMessenger {
+            http: reqwest::Client::new(),
+            base: optional(&ProcessEnv, "WECHAT_API_BASE")
+                .unwrap_or_else(|| "https://api.weixin.qq.com".to_owned()),
+            appid: required(&ProcessEnv, "WECHAT_MINI_APP_ID")?,
+            secret: required(&ProcessEnv, "WECHAT_MINI_APP_SECRET")?,
+            tokens: Default::default(),
+        },
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
         settings,

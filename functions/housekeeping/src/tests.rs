@@ -380,6 +380,8 @@ fn the_sample_events_and_the_template_inputs_name_known_tasks() {
         Task::Redrive,
         Task::VoidExpiredHolds,
         Task::ExpireLots,
+        Task::TierReview,
+        Task::Reminders,
         Task::Audit,
     ] {
         assert!(tasks.contains(&task), "events/housekeeping has no {task:?}");

@@ -14,7 +14,9 @@
 //!   [{month, points, expires_on, days_left}]}`: what expires soon; `GET /api/me/points?cursor=`
 //!   → `{postings: [{posting_id, kind, label, at, delta, order_id?}], next_cursor?}`: the paged
 //!   history, newest first (`points.rs`); `GET /api/me/tier` → the tier, its growth value, what
-//!   the next tier needs and when the tier is reviewed (`tier.rs`).
+//!   the next tier needs and when the tier is reviewed (`tier.rs`); `POST /api/me/subscriptions`
+//!   records the subscribe-message consents `wx.requestSubscribeMessage` gave
+//!   (`subscriptions.rs`).
 //! - `POST /api/orders` `{store_id, items: [{sku, qty}], fulfilment, address?}` → 201 with the
 //!   order and the `wx.requestPayment` parameters; `GET /api/orders/{id}`;
 //!   `POST /api/orders/{id}/cancel` (see `orders.rs`).
@@ -29,6 +31,7 @@ mod member_code;
 mod orders;
 mod points;
 mod refunds;
+mod subscriptions;
 mod tier;
 
 use answer::error;
@@ -54,6 +57,8 @@ pub struct Settings {
     /// The Official Account whose QR codes invite newcomers.
     pub oa_app_id: String,
     pub oa_app_secret: String,
+    /// The subscribe-message templates members consent to (reminders).
+    pub templates: linli::rules::reminders::ReminderTemplates,
 }
 
 impl Settings {
@@ -67,6 +72,7 @@ impl Settings {
             member_code_key: member_code::key(source)?,
             oa_app_id: required(source, "WECHAT_OA_APP_ID")?,
             oa_app_secret: required(source, "WECHAT_OA_APP_SECRET")?,
+            templates: linli::rules::reminders::ReminderTemplates::from_source(source)?,
             mini_app_id,
         })
     }
@@ -79,6 +85,8 @@ pub struct App<L, M, C, O> {
     pub orders: O,
     /// The earn rules in force (tier thresholds and multipliers, for `GET /api/me/tier`).
     pub rules: linli::store::rules::DynamoRules,
+    /// Subscribe-message consents (Ledger table, beside the profile).
+    pub reminders: linli::store::reminders::DynamoReminders,
     pub http: reqwest::Client,
     /// WeChat Pay: payments, closes, refunds (v2 or v3, `WECHAT_PAY_API`).
     pub pay: linli::paying::PayGateway,
@@ -131,6 +139,8 @@ where
         ("GET", ["api", "me", "expiring"]) => points::expiring(app, &request, now).await,
         ("GET", ["api", "me", "points"]) => points::history(app, &request, now).await,
         ("GET", ["api", "me", "tier"]) => tier::show(app, &request, now).await,
+        ("POST", ["api", "me", "subscriptions"]) => subscriptions::record(app, &request, now).await,
+        ("GET", ["api", "me", "subscriptions"]) => subscriptions::show(app, &request, now).await,
         ("GET", ["api", "stores"]) => browse::stores(app, &request).await,
         ("GET", ["api", "stores", id, "skus"]) => browse::skus(app, id).await,
         ("POST", ["api", "orders"]) => orders::place(app, &request, now).await,

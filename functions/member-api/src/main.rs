@@ -7,6 +7,7 @@ use linli::store::catalog::DynamoCatalog;
 use linli::store::ledger::DynamoLedger;
 use linli::store::members::DynamoMembers;
 use linli::store::orders::DynamoOrders;
+use linli::store::reminders::DynamoReminders;
 use linli::store::rules::DynamoRules;
 use member_api::{handle, App, Settings};
 
@@ -19,7 +20,8 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
         ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
-        members: DynamoMembers::new(dynamodb.clone(), ledger_table),
+        members: DynamoMembers::new(dynamodb.clone(), ledger_table.clone()),
+        reminders: DynamoReminders::new(dynamodb.clone(), ledger_table),
         catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
         orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
         rules: DynamoRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),

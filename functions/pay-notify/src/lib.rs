@@ -77,6 +77,8 @@ pub struct App<O, R = linli::store::rules::DynamoRules, L = linli::store::ledger
     pub orders: O,
     /// The members' profiles: a payment earns at the member's tier when it is settled.
     pub ledger: L,
+    /// Purchase rhythms (repurchase reminders), counted when an order is first marked paid.
+    pub reminders: linli::store::reminders::DynamoReminders,
     /// The earn rules' versions (Config table): a payment earns by the version in force at its
     /// business time.
     pub rules: R,
@@ -290,6 +292,7 @@ async fn settle<O: OrderStore + RefundStore>(
         Ok(PaidOutcome::Marked { order, cost }) => {
             let earned = order.payment.as_ref().and_then(|p| p.earned.as_ref());
             tracing::info!(order_id = %order.order_id, member = %order.member.masked(), amount_fen = order.amount_fen.value(), wru = cost.total(), rules_version = earned.map(|e| e.rules_version), earned = earned.map(|e| e.explanation.as_str()), "order paid");
+            count_purchase(app, &order, paid_at).await;
             emit(app, &order).await
         }
         Ok(PaidOutcome::AlreadyPaid(order)) => {
@@ -346,6 +349,27 @@ async fn settle<O: OrderStore + RefundStore>(
 }
 
 /// Sends what a paid order causes. Safe to repeat: the ids are deterministic.
+/// Counts the order's SKUs toward the member's purchase rhythm (repurchase reminders). Only a
+/// reminder's timing depends on it: a failure is logged and the payment goes on.
+async fn count_purchase<O>(app: &App<O>, order: &Order, paid_at: BusinessTime) {
+    use linli::store::reminders::{Purchased, ReminderStore};
+    let lines: Vec<Purchased> = order
+        .lines
+        .iter()
+        .map(|l| Purchased {
+            sku: l.sku.to_string(),
+            name: l.name.clone(),
+        })
+        .collect();
+    let counted = app
+        .reminders
+        .record_purchase(&order.member, &lines, paid_at.date())
+        .await;
+    if let Err(e) = counted {
+        tracing::warn!(order_id = %order.order_id, error = %e, "purchase rhythm not counted: repurchase reminders may come late");
+    }
+}
+
 async fn emit<O>(app: &App<O>, order: &Order) -> Response<Body> {
     let Some(posting) = order.pay_posting() else {
         tracing::info!(order_id = %order.order_id, "nothing to post (under 1 yuan of goods)");

@@ -6,6 +6,7 @@ use linli::paying::{PayConfig, PayGateway};
 use linli::queue::Publisher;
 use linli::store::ledger::DynamoLedger;
 use linli::store::orders::DynamoOrders;
+use linli::store::reminders::DynamoReminders;
 use linli::store::rules::DynamoRules;
 use pay_notify::{handle, App, Settings};
 
@@ -16,9 +17,11 @@ async fn main() -> Result<(), Error> {
     let pay = PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
     let app = App {
         orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
-        ledger: DynamoLedger::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_LEDGER")?),
+        ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
+        reminders: DynamoReminders::new(dynamodb.clone(), ledger_table),
         rules: DynamoRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         pay,

@@ -41,6 +41,45 @@ pub struct Reminder {
     pub page: &'static str,
 }
 
+/// The subscribe-message template of each kind (configured in the mini-program's console; the
+/// member accepts them in `wx.requestSubscribeMessage`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReminderTemplates {
+    pub tier_changed: String,
+    pub points_expiring: String,
+    pub repurchase: String,
+}
+
+impl ReminderTemplates {
+    /// From `WECHAT_TEMPLATE_TIER_CHANGED`, `WECHAT_TEMPLATE_POINTS_EXPIRING` and
+    /// `WECHAT_TEMPLATE_REPURCHASE`.
+    pub fn from_source(
+        source: &impl crate::config::Source,
+    ) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::required;
+        Ok(Self {
+            tier_changed: required(source, "WECHAT_TEMPLATE_TIER_CHANGED")?,
+            points_expiring: required(source, "WECHAT_TEMPLATE_POINTS_EXPIRING")?,
+            repurchase: required(source, "WECHAT_TEMPLATE_REPURCHASE")?,
+        })
+    }
+
+    pub fn of(&self, kind: ReminderKind) -> &str {
+        match kind {
+            ReminderKind::TierChanged => &self.tier_changed,
+            ReminderKind::PointsExpiring => &self.points_expiring,
+            ReminderKind::Repurchase => &self.repurchase,
+        }
+    }
+
+    /// Whether `template` is one of Linli's.
+    pub fn knows(&self, template: &str) -> bool {
+        [&self.tier_changed, &self.points_expiring, &self.repurchase]
+            .iter()
+            .any(|t| t.as_str() == template)
+    }
+}
+
 /// A member's purchases of one SKU, as pay-notify counts them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SkuRhythm {

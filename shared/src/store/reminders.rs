@@ -4,10 +4,11 @@
 //! |---|---|
 //! | `CONSENT` | `openid` (mini-program), `t#<template>`: consents left (one per accepted request) |
 //! | `REMINDED#<cause>` | `template`, `at` ms: this cause was reminded (once, ever) |
+//! | `REMINDED#day:<date>` | the member had a reminder that business day (one a day) |
 //! | `RHYTHM` | per SKU: `c#<sku>` purchases, `f#<sku>` / `l#<sku>` first / last day, `n#<sku>` name |
 //!
-//! A send is claimed in one transaction that writes the cause's `REMINDED#` item (only if
-//! absent) and takes one consent (only if one is left); a send that failed for a passing reason
+//! A send is claimed in one transaction that writes the cause's and the day's `REMINDED#` items
+//! (only if absent) and takes one consent (only if one is left); a send that failed for a passing reason
 //! is released (the item deleted, the consent given back) so the next run tries again.
 
 use super::ledger::item::{key, member_pk, Item};
@@ -48,6 +49,8 @@ pub enum Claimed {
     Claimed,
     /// This cause was reminded before.
     AlreadyReminded,
+    /// The member had a reminder today already (at most one a day).
+    AlreadyToday,
     /// No consent left for the template.
     NoConsent,
 }
@@ -80,6 +83,8 @@ pub trait ReminderStore {
         members: &[MemberId],
     ) -> impl Future<Output = Result<HashMap<MemberId, Consents>, StoreError>> + Send;
 
+    /// Marks `cause` reminded and today's reminder sent, and takes one consent for `template`:
+    /// all three or nothing.
     fn claim(
         &self,
         member: &MemberId,
@@ -88,12 +93,13 @@ pub trait ReminderStore {
         at: BusinessTime,
     ) -> impl Future<Output = Result<Claimed, StoreError>> + Send;
 
-    /// Undoes a claim whose send failed for a passing reason.
+    /// Undoes a claim (made at `at`) whose send failed for a passing reason.
     fn release(
         &self,
         member: &MemberId,
         template: &str,
         cause: &str,
+        at: BusinessTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Counts a paid order's SKUs on `day` toward the member's purchase rhythm.
@@ -174,6 +180,11 @@ fn decode_rhythm(item: &Item) -> BTreeMap<String, SkuRhythm> {
             Some((sku.to_owned(), rhythm))
         })
         .collect()
+}
+
+/// The marker of the day (business date) a member was reminded.
+fn day_sk(at: BusinessTime) -> String {
+    format!("REMINDED#day:{}", at.date())
 }
 
 fn condition_failed(error: Option<&TransactWriteItemsError>) -> Option<Vec<bool>> {
@@ -290,15 +301,19 @@ impl ReminderStore for DynamoReminders {
         cause: &str,
         at: BusinessTime,
     ) -> Result<Claimed, StoreError> {
-        let mut marker = Self::key(member, &format!("REMINDED#{cause}"));
-        marker.insert("template".to_owned(), s(template));
-        marker.insert("at".to_owned(), n(at.epoch_ms()));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(marker))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        let marker = |sk: String| {
+            let mut item = Self::key(member, &sk);
+            item.insert("template".to_owned(), s(template));
+            item.insert("at".to_owned(), n(at.epoch_ms()));
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
+        };
+        let put = marker(format!("REMINDED#{cause}"))?;
+        let today = marker(day_sk(at))?;
         let take = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(member, CONSENT_SK)))
@@ -313,6 +328,7 @@ impl ReminderStore for DynamoReminders {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().put(today).build())
             .transact_items(TransactWriteItem::builder().update(take).build())
             .send()
             .await;
@@ -320,7 +336,8 @@ impl ReminderStore for DynamoReminders {
             Ok(_) => Ok(Claimed::Claimed),
             Err(error) => match condition_failed(error.as_service_error()).as_deref() {
                 Some([true, ..]) => Ok(Claimed::AlreadyReminded),
-                Some([_, true, ..]) => Ok(Claimed::NoConsent),
+                Some([_, true, ..]) => Ok(Claimed::AlreadyToday),
+                Some([_, _, true, ..]) => Ok(Claimed::NoConsent),
                 _ => Err(StoreError::dynamo("TransactWriteItems", error)),
             },
         }
@@ -331,11 +348,17 @@ impl ReminderStore for DynamoReminders {
         member: &MemberId,
         template: &str,
         cause: &str,
+        at: BusinessTime,
     ) -> Result<(), StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(member, &format!("REMINDED#{cause}"))))
             .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        let today = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(member, &day_sk(at))))
             .build()
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
         let give_back = Update::builder()
@@ -350,6 +373,7 @@ impl ReminderStore for DynamoReminders {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(TransactWriteItem::builder().delete(today).build())
             .transact_items(TransactWriteItem::builder().update(give_back).build())
             .send()
             .await;

@@ -13,10 +13,15 @@
 //! - `POST /_local/wechat/cgi-bin/qrcode/create?access_token` `{expire_seconds, action_name:
 //!   QR_STR_SCENE, action_info: {scene: {scene_str}}}`: a temporary code (≤ 30 days, scene ≤ 64
 //!   characters) → `{ticket, expire_seconds, url}`; the ticket carries the scene in base64url;
+//! - `POST /_local/wechat/cgi-bin/message/subscribe/send?access_token` `{touser, template_id,
+//!   page?, data: {key: {value}}}`: needs the mini-program's token (`stable_token` with
+//!   `WECHAT_MINI_APP_ID` / `WECHAT_MINI_APP_SECRET`); a missing touser is `40003`, a missing
+//!   template `40037`, data that is not `{key: {value: text}}` `47003`, and a touser registered
+//!   as refusing `43101` (user refuse to accept the msg); accepted messages are kept;
 //! - test control: `POST /_local/wechat/followers` `{"openid": …, "unionid": …}` registers the
-//!   UnionID WeChat would report for an Official Account OpenID.
-//!
-//! QR codes and subscribe messages join with the issues that use them.
+//!   UnionID WeChat would report for an Official Account OpenID; `POST /_local/wechat/refusals`
+//!   `{"openid": …}` makes WeChat refuse that user's subscribe messages; `GET
+//!   /_local/wechat/subscribe-messages?touser=` lists the messages sent to that user, oldest first.
 
 use super::{Kit, StandIn};
 use axum::extract::{Query, State};
@@ -32,12 +37,17 @@ const TOKEN_MS: i64 = 7_200_000;
 
 pub struct Wechat;
 
-/// The stand-in's memory: the current access token and the followers' UnionIDs.
+/// The stand-in's memory: the current access tokens (Official Account, mini-program), the
+/// followers' UnionIDs, and the subscribe messages.
 #[derive(Clone, Default)]
 struct Accounts {
     token: Arc<Mutex<Option<(String, i64)>>>,
+    mini_token: Arc<Mutex<Option<(String, i64)>>>,
     unionids: Arc<Mutex<BTreeMap<String, String>>>,
+    messages: Arc<Mutex<subscribe::Messages>>,
 }
+
+mod subscribe;
 
 #[derive(Clone)]
 struct WechatState {
@@ -61,6 +71,9 @@ impl StandIn for Wechat {
             .route("/cgi-bin/user/info", get(user_info))
             .route("/cgi-bin/qrcode/create", post(create_qr))
             .route("/followers", post(register_follower))
+            .route("/cgi-bin/message/subscribe/send", post(subscribe::send))
+            .route("/refusals", post(subscribe::refuse))
+            .route("/subscribe-messages", get(subscribe::sent))
             .with_state(state)
     }
 }
@@ -109,7 +122,8 @@ async fn code_to_session(
     Json(answer)
 }
 
-/// The token for `request`, or WeChat's refusal: the OA's app id and secret must match.
+/// The token for `request`, or WeChat's refusal: the app id must be the OA's or the
+/// mini-program's, and the secret that app's.
 fn token_answer(
     settings: &BTreeMap<String, String>,
     request: &Value,
@@ -121,10 +135,12 @@ fn token_answer(
     if given("grant_type") != "client_credential" {
         return json!({ "errcode": 40002, "errmsg": "invalid grant_type" });
     }
-    if setting("WECHAT_OA_APP_ID") != Some(given("appid")) {
-        return json!({ "errcode": 40013, "errmsg": "invalid appid" });
-    }
-    if setting("WECHAT_OA_APP_SECRET") != Some(given("secret")) {
+    let secret = match given("appid") {
+        a if setting("WECHAT_OA_APP_ID") == Some(a) => "WECHAT_OA_APP_SECRET",
+        a if setting("WECHAT_MINI_APP_ID") == Some(a) => "WECHAT_MINI_APP_SECRET",
+        _ => return json!({ "errcode": 40013, "errmsg": "invalid appid" }),
+    };
+    if setting(secret) != Some(given("secret")) {
         return json!({ "errcode": 40125, "errmsg": "invalid appsecret" });
     }
     let forced = request.get("force_refresh").and_then(Value::as_bool) == Some(true);
@@ -141,11 +157,18 @@ fn token_answer(
 
 async fn stable_token(State(state): State<WechatState>, body: axum::body::Bytes) -> Json<Value> {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let mut current = state
-        .accounts
-        .token
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let mini = state
+        .kit
+        .settings
+        .get("WECHAT_MINI_APP_ID")
+        .map(String::as_str)
+        == request.get("appid").and_then(Value::as_str);
+    let slot = if mini {
+        &state.accounts.mini_token
+    } else {
+        &state.accounts.token
+    };
+    let mut current = slot.lock().unwrap_or_else(PoisonError::into_inner);
     let answer = token_answer(
         &state.kit.settings,
         &request,
@@ -160,13 +183,18 @@ async fn stable_token(State(state): State<WechatState>, body: axum::body::Bytes)
     Json(answer)
 }
 
-/// Whether `token` is the current access token at `now_ms`.
+/// Whether `token` is the Official Account's current access token.
 fn token_valid(state: &WechatState, token: Option<&String>) -> bool {
-    let current = state
-        .accounts
-        .token
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    slot_valid(state, &state.accounts.token, token)
+}
+
+/// Whether `token` is the access token in `slot` at the devstack's now.
+fn slot_valid(
+    state: &WechatState,
+    slot: &Mutex<Option<(String, i64)>>,
+    token: Option<&String>,
+) -> bool {
+    let current = slot.lock().unwrap_or_else(PoisonError::into_inner);
     matches!(&*current, Some((valid, expires_at))
         if Some(valid) == token && *expires_at > state.kit.clock.now_ms())
 }

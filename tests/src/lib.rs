@@ -6,10 +6,13 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use linli::catalog::{Sku, Store};
-use linli::ids::{SkuId, StoreId};
-use linli::money::Fen;
+use linli::ids::{MemberId, OrderId, PostingId, SkuId, StoreId};
+use linli::ledger::{GrowthEntry, Op, PostingRequest, Source};
+use linli::money::{Fen, Points};
+use linli::rules::earning::TierThresholds;
 use linli::store::catalog::{CatalogStore, DynamoCatalog};
 use linli::store::checkpoints::CheckpointKey;
+use linli::store::ledger::{DynamoLedger, LedgerStore};
 use linli::time::BusinessTime;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -262,4 +265,27 @@ pub async fn fire_until_done(task: &str) -> Vec<Value> {
         }
     }
     panic!("{task} did not complete its pass in 10 runs: {runs:?}");
+}
+
+/// A paid order's posting as pay-notify decides it, posted straight to the stack's ledger:
+/// `pay:order:<order>` at `at` earning `points`, its `fen` of goods recorded toward the member's
+/// tier by the default thresholds (so it may upgrade).
+pub async fn post_payment(member: &MemberId, order: &str, at: BusinessTime, points: i64, fen: i64) {
+    let (client, table) = stack_table("LedgerTable").await;
+    let order = OrderId::parse(order).unwrap();
+    let mut pay = PostingRequest::new(
+        PostingId::pay_order(&order),
+        member.clone(),
+        at,
+        vec![Op::Earn {
+            source: Source::Pay,
+            points: Points::new(points),
+        }],
+    );
+    pay.growth = Some(GrowthEntry {
+        month: at.month(),
+        fen: Fen::new(fen),
+        thresholds: Some(TierThresholds::default()),
+    });
+    DynamoLedger::new(client, table).post(&pay).await.unwrap();
 }

@@ -7,15 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 use linli::ids::{MemberId, OrderId, PostingId};
-use linli::ledger::{lot_expired_from, GrowthEntry, Op, PostingRequest, Source};
-use linli::money::{Fen, Points};
-use linli::rules::earning::{Tier, TierThresholds};
+use linli::ledger::{lot_expired_from, Op, PostingRequest, Source};
+use linli::money::Points;
+use linli::rules::earning::Tier;
 use linli::store::ledger::item::{profile_key, HOLD_DUE, HOLD_SHARD};
 use linli::store::ledger::{current_tier, DynamoLedger, LedgerStore};
 use linli::time::BusinessTime;
 use linli_e2e::{
-    advance, call, clock, fire, fire_until_done, forget_checkpoints, login, set_clock, stack_table,
-    tag,
+    advance, call, clock, fire, fire_until_done, forget_checkpoints, login, post_payment,
+    set_clock, stack_table, tag,
 };
 
 const HOUR: i64 = 3_600_000;
@@ -225,22 +225,7 @@ async fn the_monthly_review_downgrades_once_when_the_years_spend_falls_below_the
     let member = MemberId::parse(&member).unwrap();
     let ledger = ledger().await;
     let start = clock().await;
-    let order = OrderId::parse(&format!("O-tier-{tag}")).unwrap();
-    let mut payment = PostingRequest::new(
-        PostingId::pay_order(&order),
-        member.clone(),
-        start,
-        vec![Op::Earn {
-            source: Source::Pay,
-            points: Points::new(6_000),
-        }],
-    );
-    payment.growth = Some(GrowthEntry {
-        month: start.month(),
-        fen: Fen::new(600_000),
-        thresholds: Some(TierThresholds::default()),
-    });
-    ledger.post(&payment).await.unwrap();
+    post_payment(&member, &format!("O-tier-{tag}"), start, 6_000, 600_000).await;
     assert_eq!(current_tier(&ledger, &member).await.unwrap(), Tier::Silver);
 
     // Thirteen months on, the review counts the 12 whole months before: the payment left them.

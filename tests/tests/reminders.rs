@@ -5,16 +5,15 @@
 //! a paid order counts toward the member's purchase rhythm.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
-use linli::ids::{MemberId, OrderId, PostingId, TicketId};
-use linli::ledger::{GrowthEntry, Op, PostingRequest, Source};
-use linli::money::{Fen, Points};
-use linli::rules::earning::TierThresholds;
+use linli::ids::{MemberId, PostingId, TicketId};
+use linli::ledger::{Op, PostingRequest, Source};
+use linli::money::Points;
 use linli::store::ledger::{DynamoLedger, LedgerStore};
 use linli::store::reminders::{DynamoReminders, ReminderStore};
 use linli::time::BusinessTime;
 use linli_e2e::{
     call, clock, eventually, fire, fire_until_done, forget_checkpoints, local_setting, login,
-    set_clock, stack_table, tag, test_store,
+    post_payment, set_clock, stack_table, tag, test_store,
 };
 use serde_json::{json, Value};
 
@@ -86,22 +85,7 @@ async fn the_daily_pass_reminds_consenting_members_once_per_cause_and_never_in_q
         let openid = format!("o-{tag}{who}");
         let (token, member) = login(&format!("test:{openid}:u-{tag}{who}")).await;
         let member = MemberId::parse(&member).unwrap();
-        let order = OrderId::parse(&format!("O-rem-{tag}{who}")).unwrap();
-        let mut pay = PostingRequest::new(
-            PostingId::pay_order(&order),
-            member.clone(),
-            now,
-            vec![Op::Earn {
-                source: Source::Pay,
-                points: Points::new(6_000),
-            }],
-        );
-        pay.growth = Some(GrowthEntry {
-            month: now.month(),
-            fen: Fen::new(600_000),
-            thresholds: Some(TierThresholds::default()),
-        });
-        ledger.post(&pay).await.unwrap();
+        post_payment(&member, &format!("O-rem-{tag}{who}"), now, 6_000, 600_000).await;
         if accept {
             consent(&token, json!({ tier_tpl.clone(): "accept" })).await;
         }

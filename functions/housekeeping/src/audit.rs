@@ -9,7 +9,7 @@
 
 use crate::metric;
 use crate::tally::{mask_ids, AuditTally};
-use crate::walk::{each_segment, walk_segment, Budget, LedgerWalk, PageVisitor, Pass, RunCounts};
+use crate::walk::{walk_all, Budget, LedgerWalk, PageVisitor, Pass, RunCounts};
 use linli::ledger::{ErrorClass, Posting, Profile};
 use linli::store::checkpoints::{CheckpointKey, CheckpointStore};
 use linli::store::StoreError;
@@ -137,24 +137,17 @@ pub async fn run<L: LedgerWalk, C: CheckpointStore + Sync>(
         now,
         budget,
     };
-    let walked =
-        each_segment(|segment| walk_segment(ledger, checkpoints, &visitor, &pass, segment)).await;
-    let mut run = RunCounts::default();
-    let mut total = AuditTally::default();
-    for segment in &walked {
-        run.add(&segment.run);
-        total.combine(&segment.progress.tally);
-    }
+    let walk = walk_all(ledger, checkpoints, &visitor, &pass).await;
     let mut summary = AuditSummary {
         date: date.clone(),
-        members: run.members,
-        violations: run.violations,
-        failed: run.failed,
-        pass_done: walked.iter().all(|s| s.progress.done),
+        members: walk.run.members,
+        violations: walk.run.violations,
+        failed: walk.run.failed,
+        pass_done: walk.done,
         ..AuditSummary::default()
     };
     if summary.pass_done {
-        complete(checkpoints, stage, now, total, &mut summary).await;
+        complete(checkpoints, stage, now, walk.tally, &mut summary).await;
     }
     summary
 }

@@ -3,7 +3,7 @@
 //! `expire:<member>:<month>`, once per member and month by construction, through the ledger
 //! store like any posting. One pass over every profile per business month; runs resume it.
 
-use crate::walk::{each_segment, walk_segment, Budget, LedgerWalk, PageVisitor, Pass, RunCounts};
+use crate::walk::{readable, walk_all, Budget, LedgerWalk, PageVisitor, Pass, RunCounts, Tally};
 use linli::ids::PostingId;
 use linli::ledger::{lot_expired_from, ErrorClass, Op, PostingRequest, Profile};
 use linli::store::checkpoints::CheckpointStore;
@@ -41,6 +41,14 @@ pub struct ExpiryTally {
     pub points: i64,
 }
 
+impl Tally for ExpiryTally {
+    fn combine(&mut self, other: &Self) {
+        self.members += other.members;
+        self.lots += other.lots;
+        self.points = self.points.saturating_add(other.points);
+    }
+}
+
 /// What an ExpireLots run did.
 #[derive(Debug, Default, Serialize)]
 pub struct ExpirySummary {
@@ -71,13 +79,8 @@ impl<L: LedgerWalk> PageVisitor for Expirer<'_, L> {
         run: &mut RunCounts,
     ) -> bool {
         for profile in profiles {
-            let profile = match profile {
-                Ok(profile) => profile,
-                Err(e) => {
-                    tracing::error!(error = %e, "unreadable profile: its lots are left for the audit to report");
-                    run.failed += 1;
-                    continue;
-                }
+            let Some(profile) = readable(profile, run) else {
+                continue;
             };
             run.members += 1;
             tally.members += 1;
@@ -130,25 +133,15 @@ pub async fn run<L: LedgerWalk, C: CheckpointStore + Sync>(
         now,
         budget,
     };
-    let walked =
-        each_segment(|segment| walk_segment(ledger, checkpoints, &visitor, &pass, segment)).await;
-    let mut summary = ExpirySummary {
+    let walk = walk_all(ledger, checkpoints, &visitor, &pass).await;
+    ExpirySummary {
         month,
-        ..ExpirySummary::default()
-    };
-    let mut run = RunCounts::default();
-    for segment in &walked {
-        run.add(&segment.run);
-        let t = &segment.progress.tally;
-        summary.pass.members += t.members;
-        summary.pass.lots += t.lots;
-        summary.pass.points = summary.pass.points.saturating_add(t.points);
+        members: walk.run.members,
+        expired: walk.run.posted,
+        failed: walk.run.failed,
+        pass_done: walk.done,
+        pass: walk.tally,
     }
-    summary.members = run.members;
-    summary.expired = run.posted;
-    summary.failed = run.failed;
-    summary.pass_done = walked.iter().all(|s| s.progress.done);
-    summary
 }
 
 #[cfg(test)]

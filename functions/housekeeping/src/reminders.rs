@@ -7,7 +7,7 @@
 //! retried by the next run; one WeChat refused (no consent on its side) is not repeated.
 //! Nothing is sent in quiet hours: such a run does nothing.
 
-use crate::walk::{each_segment, walk_segment, Budget, LedgerWalk, PageVisitor, Pass, RunCounts};
+use crate::walk::{readable, walk_all, Budget, LedgerWalk, PageVisitor, Pass, RunCounts, Tally};
 use linli::ids::MemberId;
 use linli::ledger::Profile;
 use linli::rules::reminders::{due, QuietHours, Reminder, ReminderKind, ReminderTemplates};
@@ -59,6 +59,15 @@ pub struct ReminderTally {
     pub sent: u64,
     /// Sends WeChat refused (no consent on its side): the consent is spent, nothing repeated.
     pub refused: u64,
+}
+
+impl Tally for ReminderTally {
+    fn combine(&mut self, other: &Self) {
+        self.members += other.members;
+        self.consenting += other.consenting;
+        self.sent += other.sent;
+        self.refused += other.refused;
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -196,13 +205,7 @@ impl<R: ReminderStore + Sync, W: Messenger> PageVisitor for Remind<'_, R, W> {
     ) -> bool {
         let profiles: Vec<Profile> = profiles
             .into_iter()
-            .filter_map(|p| match p {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::error!(error = %e, "unreadable profile: left for the audit to report");
-                    None
-                }
-            })
+            .filter_map(|p| readable(p, run))
             .collect();
         run.members += profiles.len() as u64;
         tally.members += profiles.len() as u64;
@@ -269,24 +272,14 @@ where
         now,
         budget,
     };
-    let walked =
-        each_segment(|segment| walk_segment(ledger, checkpoints, &visitor, &pass, segment)).await;
-    let mut summary = RemindersSummary {
+    let walk = walk_all(ledger, checkpoints, &visitor, &pass).await;
+    RemindersSummary {
         date,
-        ..RemindersSummary::default()
-    };
-    let mut run = RunCounts::default();
-    for segment in &walked {
-        run.add(&segment.run);
-        let t = &segment.progress.tally;
-        summary.pass.members += t.members;
-        summary.pass.consenting += t.consenting;
-        summary.pass.sent += t.sent;
-        summary.pass.refused += t.refused;
+        quiet: false,
+        members: walk.run.members,
+        sent: walk.run.posted,
+        failed: walk.run.failed,
+        pass_done: walk.done,
+        pass: walk.tally,
     }
-    summary.members = run.members;
-    summary.sent = run.posted;
-    summary.failed = run.failed;
-    summary.pass_done = walked.iter().all(|s| s.progress.done);
-    summary
 }

@@ -5,7 +5,7 @@
 //! month), the change recorded with its reason in the same transaction. 普卡 members whose
 //! growth qualifies for nothing more are not written.
 
-use crate::walk::{each_segment, walk_segment, Budget, LedgerWalk, PageVisitor, Pass, RunCounts};
+use crate::walk::{readable, walk_all, Budget, LedgerWalk, PageVisitor, Pass, RunCounts, Tally};
 use linli::ledger::Profile;
 use linli::rules::earning::{Tier, TierThresholds};
 use linli::store::checkpoints::CheckpointStore;
@@ -33,6 +33,15 @@ pub struct ReviewTally {
     pub reviewed: u64,
     pub upgraded: u64,
     pub downgraded: u64,
+}
+
+impl Tally for ReviewTally {
+    fn combine(&mut self, other: &Self) {
+        self.members += other.members;
+        self.reviewed += other.reviewed;
+        self.upgraded += other.upgraded;
+        self.downgraded += other.downgraded;
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -65,13 +74,8 @@ impl<L: LedgerWalk + Standings> PageVisitor for Reviewer<'_, L> {
         run: &mut RunCounts,
     ) -> bool {
         for profile in profiles {
-            let profile = match profile {
-                Ok(profile) => profile,
-                Err(e) => {
-                    tracing::error!(error = %e, "unreadable profile: left for the audit to report");
-                    run.failed += 1;
-                    continue;
-                }
+            let Some(profile) = readable(profile, run) else {
+                continue;
             };
             run.members += 1;
             tally.members += 1;
@@ -129,26 +133,15 @@ pub async fn run<L: LedgerWalk + Standings, C: CheckpointStore + Sync>(
         now,
         budget,
     };
-    let walked =
-        each_segment(|segment| walk_segment(ledger, checkpoints, &visitor, &pass, segment)).await;
-    let mut summary = ReviewSummary {
+    let walk = walk_all(ledger, checkpoints, &visitor, &pass).await;
+    ReviewSummary {
         month: period,
-        ..ReviewSummary::default()
-    };
-    let mut run = RunCounts::default();
-    for segment in &walked {
-        run.add(&segment.run);
-        let t = &segment.progress.tally;
-        summary.pass.members += t.members;
-        summary.pass.reviewed += t.reviewed;
-        summary.pass.upgraded += t.upgraded;
-        summary.pass.downgraded += t.downgraded;
+        members: walk.run.members,
+        changed: walk.run.posted,
+        failed: walk.run.failed,
+        pass_done: walk.done,
+        pass: walk.tally,
     }
-    summary.members = run.members;
-    summary.changed = run.posted;
-    summary.failed = run.failed;
-    summary.pass_done = walked.iter().all(|s| s.progress.done);
-    summary
 }
 
 #[cfg(test)]

@@ -47,18 +47,6 @@ impl AuditTally {
         self.violations += 1;
     }
 
-    /// Adds another part of the pass.
-    pub fn combine(&mut self, other: &AuditTally) {
-        self.members += other.members;
-        self.postings += other.postings;
-        self.violations += other.violations;
-        self.members_net = self.members_net.saturating_add(other.members_net);
-        for (account, sum) in &other.system {
-            let slot = self.system.entry(*account).or_insert(0);
-            *slot = slot.saturating_add(*sum);
-        }
-    }
-
     /// Σ system accounts.
     pub fn system_total(&self) -> i64 {
         self.system.values().fold(0i64, |t, v| t.saturating_add(*v))
@@ -98,9 +86,24 @@ pub fn mask_ids(text: &str) -> String {
     masked
 }
 
+impl crate::walk::Tally for AuditTally {
+    /// Adds another part of the pass.
+    fn combine(&mut self, other: &AuditTally) {
+        self.members += other.members;
+        self.postings += other.postings;
+        self.violations += other.violations;
+        self.members_net = self.members_net.saturating_add(other.members_net);
+        for (account, sum) in &other.system {
+            let slot = self.system.entry(*account).or_insert(0);
+            *slot = slot.saturating_add(*sum);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::walk::Tally;
     use linli::ids::{OrderId, PostingId};
     use linli::ledger::{Book, Op, PostingRequest, Source, Usage};
     use linli::money::Points;

@@ -129,8 +129,57 @@ impl Budget {
     }
 }
 
+/// A pass as this run left it over every segment.
+pub struct Walk<T> {
+    /// This run's counts.
+    pub run: RunCounts,
+    /// The pass's sums so far, every run included.
+    pub tally: T,
+    /// Every segment has finished the pass for its period.
+    pub done: bool,
+}
+
+/// Continues `pass` in every segment at once with `visitor`, and sums where it stands.
+pub async fn walk_all<W, C, V>(
+    ledger: &W,
+    checkpoints: &C,
+    visitor: &V,
+    pass: &Pass<'_>,
+) -> Walk<V::Tally>
+where
+    W: LedgerWalk,
+    C: CheckpointStore + Sync,
+    V: PageVisitor,
+{
+    let walked =
+        each_segment(|segment| walk_segment(ledger, checkpoints, visitor, pass, segment)).await;
+    let mut walk = Walk {
+        run: RunCounts::default(),
+        tally: V::Tally::default(),
+        done: walked.iter().all(|s| s.progress.done),
+    };
+    for segment in &walked {
+        walk.run.add(&segment.run);
+        walk.tally.combine(&segment.progress.tally);
+    }
+    walk
+}
+
+/// The profile of a scanned item, or None (logged, counted as failed) when it cannot be read:
+/// the audit reports it.
+pub fn readable(profile: Result<Profile, StoreError>, run: &mut RunCounts) -> Option<Profile> {
+    match profile {
+        Ok(profile) => Some(profile),
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable profile: left for the audit to report");
+            run.failed += 1;
+            None
+        }
+    }
+}
+
 /// Runs `work` on every scan segment at once and answers their results in segment order.
-pub async fn each_segment<T, F, Fut>(work: F) -> [T; 4]
+async fn each_segment<T, F, Fut>(work: F) -> [T; 4]
 where
     F: Fn(u32) -> Fut,
     Fut: Future<Output = T>,
@@ -174,9 +223,14 @@ impl RunCounts {
     }
 }
 
+/// What a pass sums, segment by segment; the segments' tallies add up to the pass's.
+pub trait Tally: Clone + Default + Serialize + DeserializeOwned + Send + Sync {
+    fn combine(&mut self, other: &Self);
+}
+
 /// What a pass does with each page of profiles.
 pub trait PageVisitor: Sync {
-    type Tally: Clone + Default + Serialize + DeserializeOwned + Send + Sync;
+    type Tally: Tally;
 
     /// Visits a page, adding to `tally` and `run`. False when the page must be visited again
     /// (a transient failure): the checkpoint then stays before it and the segment stops.

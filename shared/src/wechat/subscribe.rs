@@ -67,25 +67,14 @@ pub async fn send(
         "{}/cgi-bin/message/subscribe/send",
         base.trim_end_matches('/')
     );
-    let response = http
+    let sent = http
         .post(url)
         .query(&[("access_token", token)])
         .json(&message.body())
         .timeout(Duration::from_secs(3))
         .send()
-        .await
-        .map_err(|e| OaApiError::Unavailable(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(OaApiError::Unavailable(format!(
-            "HTTP {}",
-            response.status()
-        )));
-    }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| OaApiError::Unavailable(e.to_string()))?;
-    read_answer(&bytes)
+        .await;
+    read_answer(&super::oa_api::body(sent).await?)
 }
 
 #[cfg(test)]

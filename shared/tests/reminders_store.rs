@@ -57,11 +57,11 @@ async fn consents_are_taken_one_per_send_and_a_cause_is_reminded_once() {
 
     // A send that failed for a passing reason is released: the cause can be claimed again.
     store
-        .release(&member, "T-EXP", "expiring:202511", now)
+        .release(&member, "T-EXP", "expiring:202511", now, true)
         .await
         .unwrap();
     store
-        .release(&member, "T-EXP", "expiring:202511", now)
+        .release(&member, "T-EXP", "expiring:202511", now, true)
         .await
         .unwrap();
     assert_eq!(
@@ -90,6 +90,23 @@ async fn consents_are_taken_one_per_send_and_a_cause_is_reminded_once() {
     let after = tomorrow.plus_ms(86_400_000);
     assert_eq!(claim("expiring:202601", after).await, Claimed::NoConsent);
     assert!(!store.consents(&member).await.unwrap().any());
+    // WeChat said there is no consent: a released claim that gives nothing back, none counted.
+    store
+        .add_consents(&member, &openid, &two[..1])
+        .await
+        .unwrap();
+    assert_eq!(claim("expiring:202601", after).await, Claimed::Claimed);
+    store
+        .release(&member, "T-EXP", "expiring:202601", after, false)
+        .await
+        .unwrap();
+    store
+        .add_consents(&member, &openid, &two[..1])
+        .await
+        .unwrap();
+    store.drop_consents(&member, "T-EXP").await.unwrap();
+    assert_eq!(store.consents(&member).await.unwrap().left["T-EXP"], 0);
+    store.drop_consents(&new_member(), "T-EXP").await.unwrap();
 
     let other = new_member();
     store

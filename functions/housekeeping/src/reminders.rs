@@ -3,8 +3,10 @@
 //! the due reminders (`linli::rules::reminders::due`: a recent tier change, points expiring
 //! within 30 days, an overdue usual SKU) are tried most urgent first, and the first one the
 //! member consented to is claimed (its cause once ever, one a day, one consent) and sent. No
-//! consent, no message. A send WeChat could not take for a passing reason is released and
-//! retried by the next run; one WeChat refused (no consent on its side) is not repeated.
+//! consent, no message. A send WeChat certainly did not take (no connection, no token, busy,
+//! rate-limited, token refused) is released and retried by the next run; one whose fate is
+//! unknown (timeout) is not repeated (at most once); WeChat saying there is no consent drops
+//! the member's count for that template and leaves the cause due.
 //! Nothing is sent in quiet hours: such a run does nothing.
 
 use crate::walk::{readable, walk_all, Budget, LedgerWalk, PageVisitor, Pass, RunCounts, Tally};
@@ -15,8 +17,7 @@ use linli::store::checkpoints::CheckpointStore;
 use linli::store::reminders::{Claimed, Consents, ReminderStore};
 use linli::store::StoreError;
 use linli::time::BusinessTime;
-use linli::wechat::oa_api::OaApiError;
-use linli::wechat::subscribe::{SubscribeMessage, NO_CONSENT};
+use linli::wechat::subscribe::{SendError, SubscribeMessage, NO_CONSENT};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
@@ -28,7 +29,7 @@ pub trait Messenger: Sync {
         &self,
         message: &SubscribeMessage,
         now: BusinessTime,
-    ) -> impl Future<Output = Result<(), OaApiError>> + Send;
+    ) -> impl Future<Output = Result<(), SendError>> + Send;
 }
 
 /// WeChat's `subscribe/send` with the mini-program's access token (cached per container).
@@ -41,12 +42,17 @@ pub struct WechatMessenger {
 }
 
 impl Messenger for WechatMessenger {
-    async fn send(&self, message: &SubscribeMessage, now: BusinessTime) -> Result<(), OaApiError> {
+    async fn send(&self, message: &SubscribeMessage, now: BusinessTime) -> Result<(), SendError> {
         let token = self
             .tokens
             .get(&self.http, &self.base, &self.appid, &self.secret, now)
-            .await?;
-        linli::wechat::subscribe::send(&self.http, &self.base, &token, message).await
+            .await
+            .map_err(|e| SendError::NotSent(format!("no access token: {e}")))?;
+        let sent = linli::wechat::subscribe::send(&self.http, &self.base, &token, message).await;
+        if sent.as_ref().is_err_and(SendError::token_refused) {
+            self.tokens.forget();
+        }
+        sent
     }
 }
 
@@ -160,30 +166,38 @@ impl<R: ReminderStore + Sync, W: Messenger> Remind<'_, R, W> {
             page: reminder.page.to_owned(),
             data: reminder.data.clone(),
         };
+        let store = self.with.store;
+        let cause = &reminder.cause;
         match self.with.messenger.send(&message, self.now).await {
             Ok(()) => {
-                tracing::info!(member = %member.masked(), cause = %reminder.cause, "reminder sent");
+                tracing::info!(member = %member.masked(), %cause, "reminder sent");
                 Outcome::Sent
             }
-            Err(OaApiError::Refused { code, message }) if code == NO_CONSENT => {
-                tracing::info!(member = %member.masked(), cause = %reminder.cause, code, message, "reminder refused by WeChat: no consent there; not repeated");
-                Outcome::Refused
+            Err(SendError::Refused { code, message }) if code == NO_CONSENT => {
+                // WeChat knows better: no consent there. Counted none, and the cause stays due.
+                tracing::info!(member = %member.masked(), %cause, code, message, "no consent at WeChat: consents dropped");
+                let released = store
+                    .release(member, template, cause, self.now, false)
+                    .await;
+                match released.and(store.drop_consents(member, template).await) {
+                    Ok(()) => Outcome::Refused,
+                    Err(e) => self.failed(member, "dropping refused consents", &e),
+                }
             }
-            Err(OaApiError::Refused { code, message }) => {
-                tracing::error!(member = %member.masked(), cause = %reminder.cause, template, code, message, "reminder refused by WeChat (template or data wrong?): not repeated");
+            Err(e) if e.worth_retrying() => {
+                tracing::warn!(member = %member.masked(), %cause, error = %e, "reminder not taken by WeChat; released for the next run");
+                match store.release(member, template, cause, self.now, true).await {
+                    Ok(()) => Outcome::Retry,
+                    Err(e) => self.failed(member, "releasing a reminder", &e),
+                }
+            }
+            Err(e @ SendError::Unknown(_)) => {
+                tracing::warn!(member = %member.masked(), %cause, error = %e, "reminder may have been delivered: not sent again (at most once)");
                 Outcome::Refused
             }
             Err(e) => {
-                tracing::warn!(member = %member.masked(), cause = %reminder.cause, error = %e, "reminder not sent; released for the next run");
-                let released = self
-                    .with
-                    .store
-                    .release(member, template, &reminder.cause, self.now)
-                    .await;
-                if let Err(e) = released {
-                    tracing::error!(member = %member.masked(), cause = %reminder.cause, error = %e, "a failed reminder could not be released: it will not be sent");
-                }
-                Outcome::Retry
+                tracing::error!(member = %member.masked(), %cause, template, error = %e, "reminder refused by WeChat (template or data wrong?): not repeated");
+                Outcome::Refused
             }
         }
     }

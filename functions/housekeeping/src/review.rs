@@ -6,7 +6,7 @@
 //! growth qualifies for nothing more are not written.
 
 use crate::walk::{readable, walk_all, Budget, LedgerWalk, PageVisitor, Pass, RunCounts, Tally};
-use linli::ledger::Profile;
+use linli::ledger::{ErrorClass, Profile};
 use linli::rules::earning::{Tier, TierThresholds};
 use linli::store::checkpoints::CheckpointStore;
 use linli::store::ledger::{Reviewed, Standings};
@@ -100,10 +100,14 @@ impl<L: LedgerWalk + Standings> PageVisitor for Reviewer<'_, L> {
                 }
                 Ok(Reviewed::Kept) => tally.reviewed += 1,
                 Ok(Reviewed::AlreadyDone) => {}
-                Err(e) => {
+                Err(e) if e.class() == ErrorClass::Transient => {
                     tracing::error!(member = %member.masked(), month = %self.month, error = %e, "tier review failed; the next run retries this page");
                     run.failed += 1;
                     return false;
+                }
+                Err(e) => {
+                    tracing::error!(member = %member.masked(), month = %self.month, error = %e, "tier review refused: a human must look (the pass goes on)");
+                    run.failed += 1;
                 }
             }
         }

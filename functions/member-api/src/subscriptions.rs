@@ -8,11 +8,12 @@
 //! - `GET /api/me/subscriptions` → `{consents: {..}, templates: {tier_changed, points_expiring,
 //!   repurchase}}`: what the mini-program asks consent for.
 
-use crate::account::authenticate;
+use crate::account::{authenticate, live_profile};
 use crate::answer::{invalid, reply, store_failed};
 use crate::App;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use linli::store::ledger::LedgerStore;
 use linli::store::reminders::{Consents, ReminderStore};
 use linli::time::BusinessTime;
 use serde_json::{json, Map, Value};
@@ -48,7 +49,7 @@ fn accepted(
     Ok((accepted, ignored))
 }
 
-pub async fn record<L, M, C, O>(
+pub async fn record<L: LedgerStore, M, C, O>(
     app: &App<L, M, C, O>,
     request: &Request,
     now: BusinessTime,
@@ -69,16 +70,21 @@ pub async fn record<L, M, C, O>(
         Ok(found) => found,
         Err(why) => return invalid("body", why),
     };
+    // Consents belong to the member as it is now (a merged member's go to the one it joined).
+    let (member, _) = match live_profile(app, session.member.clone()).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
     let consents = if accepted.is_empty() {
-        app.reminders.consents(&session.member).await
+        app.reminders.consents(&member).await
     } else {
         app.reminders
-            .add_consents(&session.member, &session.payer, &accepted)
+            .add_consents(&member, &session.payer, &accepted)
             .await
     };
     match consents {
         Ok(consents) => {
-            tracing::info!(member = %session.member.masked(), accepted = accepted.len(), ignored = ignored.len(), "subscribe consents recorded");
+            tracing::info!(member = %member.masked(), accepted = accepted.len(), ignored = ignored.len(), "subscribe consents recorded");
             reply(
                 StatusCode::OK,
                 json!({ "consents": consents_json(&consents), "ignored": ignored }),

@@ -113,8 +113,11 @@ impl PostingRequest {
             id: self.id.clone(),
             why,
         };
-        if self.ops.is_empty() || self.ops.len() > MAX_OPS {
-            return Err(malformed("a posting has 1 to 4 operations"));
+        let records_growth = self.growth.as_ref().is_some_and(|g| !g.fen.is_zero());
+        if (self.ops.is_empty() && !records_growth) || self.ops.len() > MAX_OPS {
+            return Err(malformed(
+                "a posting has 1 to 4 operations (none only when it records growth)",
+            ));
         }
         for op in &self.ops {
             if let Some(points) = op.amount() {

@@ -198,30 +198,44 @@ impl Order {
         }
     }
 
-    /// The posting a confirmed payment causes: `pay:order:<id>` at the payment's business time.
-    /// None when there is nothing to post (goods under 1 yuan) or the order is not paid.
+    /// The posting a confirmed payment causes: `pay:order:<id>` at the payment's business time,
+    /// earning its points and recording its goods toward the member's tier. None when there is
+    /// nothing to post or the order is not paid.
     pub fn pay_posting(&self) -> Option<PostingRequest> {
         let payment = self.payment.as_ref()?;
+        let decision = payment.earned.as_ref();
         let points = self.earned_points();
-        if !points.is_positive() {
+        // Growth rides on payments decided with tier thresholds (a posting rebuilt for a payment
+        // decided before tiers keeps exactly its first content); it is recorded even when the
+        // payment earns nothing (e.g. the day's cap reached).
+        let growth = decision
+            .and_then(|d| d.thresholds.clone())
+            .filter(|_| self.goods_fen.is_positive())
+            .map(|thresholds| GrowthEntry {
+                month: payment.paid_at.month(),
+                fen: self.goods_fen,
+                thresholds: Some(thresholds),
+            });
+        let ops = if points.is_positive() {
+            vec![Op::Earn {
+                source: Source::Pay,
+                points,
+            }]
+        } else {
+            vec![]
+        };
+        if ops.is_empty() && growth.is_none() {
             return None;
         }
         let mut posting = PostingRequest::new(
             PostingId::pay_order(&self.order_id),
             self.member.clone(),
             payment.paid_at,
-            vec![Op::Earn {
-                source: Source::Pay,
-                points,
-            }],
+            ops,
         );
-        posting.rule_version = payment.earned.as_ref().map(|d| d.rules_version);
-        posting.explanation = payment.earned.as_ref().map(|d| d.explanation.clone());
-        posting.growth = Some(GrowthEntry {
-            month: payment.paid_at.month(),
-            fen: self.goods_fen,
-            thresholds: payment.earned.as_ref().and_then(|d| d.thresholds.clone()),
-        });
+        posting.rule_version = decision.map(|d| d.rules_version);
+        posting.explanation = decision.map(|d| d.explanation.clone());
+        posting.growth = growth;
         Some(posting)
     }
 

@@ -73,32 +73,51 @@ pub struct Refund {
 impl Refund {
     /// The clawback posting `claw:refund:<refund-id>` at the refund's business time, if any
     /// points go back.
-    /// The refund also lowers the member's growth value by its goods share.
+    /// The refund also lowers the member's growth value by its goods share (even when no points
+    /// go back).
     pub fn claw_posting(&self) -> Option<PostingRequest> {
-        let points = self.clawback.filter(|p| p.is_positive())?;
+        let points = self.clawback.filter(|p| p.is_positive());
+        let growth = self.growth.clone().filter(|g| !g.fen.is_zero());
+        if points.is_none() && growth.is_none() {
+            return None;
+        }
+        let ops = points
+            .map(|points| Op::Clawback { points })
+            .into_iter()
+            .collect();
         let mut posting = PostingRequest::new(
             PostingId::claw_refund(&self.refund_id),
             self.member.clone(),
             self.settled_at.unwrap_or(self.requested_at),
-            vec![Op::Clawback { points }],
+            ops,
         );
-        posting.growth = self.growth.clone();
+        posting.growth = growth;
         Some(posting)
     }
 }
 
-/// The growth a refund of `amount` from a payment of `paid` (of which `goods` were goods, paid
-/// at `paid_at`) takes back: the goods share, rounded down, as a negative entry.
-pub fn refund_growth(amount: Fen, paid: Fen, goods: Fen, paid_at: BusinessTime) -> GrowthEntry {
-    let share = if paid.is_positive() {
-        i128::from(amount.value()) * i128::from(goods.value().min(paid.value()))
-            / i128::from(paid.value())
-    } else {
-        0
+/// The growth a refund takes back from a payment of `paid` (of which `goods` were goods, paid at
+/// `paid_at`) when the refunded total goes from `before` to `after`: the goods share of the
+/// total, rounded down, less what earlier refunds took (cumulative, like `clawback`, so partial
+/// refunds add up to exactly the goods share), as a negative entry.
+pub fn refund_growth(
+    paid: Fen,
+    goods: Fen,
+    before: Fen,
+    after: Fen,
+    paid_at: BusinessTime,
+) -> GrowthEntry {
+    let share = |refunded: Fen| -> i128 {
+        if !paid.is_positive() {
+            return 0;
+        }
+        let refunded = i128::from(refunded.value().clamp(0, paid.value()));
+        refunded * i128::from(goods.value().clamp(0, paid.value())) / i128::from(paid.value())
     };
+    let taken = (share(after) - share(before)).max(0);
     GrowthEntry {
         month: paid_at.month(),
-        fen: Fen::new(-i64::try_from(share).unwrap_or(i64::MAX)),
+        fen: Fen::new(-i64::try_from(taken).unwrap_or(i64::MAX)),
         thresholds: None,
     }
 }
@@ -147,6 +166,27 @@ pub fn clawback(earned: Points, paid: Fen, refunded_before: Fen, refunded_after:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_refunds_take_back_exactly_the_goods_share_of_growth() {
+        let at = BusinessTime::from_epoch_ms(1_795_521_600_000).unwrap();
+        let (paid, goods) = (Fen::new(10_000), Fen::new(9_000));
+        let mut before = Fen::ZERO;
+        let mut taken = 0;
+        for part in [3_333, 3_333, 3_334] {
+            let after = Fen::new(before.value() + part);
+            let entry = refund_growth(paid, goods, before, after, at);
+            assert_eq!(entry.month, at.month());
+            taken -= entry.fen.value();
+            before = after;
+        }
+        assert_eq!(
+            taken, 9_000,
+            "the whole goods share, no rounding left behind"
+        );
+        let none = refund_growth(Fen::ZERO, goods, Fen::ZERO, paid, at);
+        assert_eq!(none.fen, Fen::ZERO);
+    }
     use proptest::prelude::*;
 
     #[test]

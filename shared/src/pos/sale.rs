@@ -157,27 +157,32 @@ impl Sale {
         PostingId::earn_pos(&self.store_id, &self.sale_id)
     }
 
-    /// `earn:pos:<store>:<sale>`, or None when the sale earns nothing (under 1 yuan).
+    /// `earn:pos:<store>:<sale>`: the points and the sale's growth; None when there is nothing
+    /// to post (a sale decided before tiers that earns nothing).
     pub fn earn_posting(&self) -> Option<PostingRequest> {
-        self.earned.is_positive().then(|| {
-            let mut posting = PostingRequest::new(
-                self.posting_id(),
-                self.member.clone(),
-                self.at,
-                vec![Op::Earn {
-                    source: Source::Pos,
-                    points: self.earned,
-                }],
-            );
-            posting.rule_version = self.rules_version;
-            posting.explanation = self.explanation.clone();
-            posting.growth = Some(GrowthEntry {
-                month: self.at.month(),
-                fen: self.goods_fen,
-                thresholds: self.thresholds.clone(),
-            });
-            posting
-        })
+        // Growth rides on sales decided with tier thresholds, even when they earn nothing.
+        let growth = self.thresholds.clone().map(|thresholds| GrowthEntry {
+            month: self.at.month(),
+            fen: self.goods_fen,
+            thresholds: Some(thresholds),
+        });
+        let ops: Vec<Op> = self
+            .earned
+            .is_positive()
+            .then_some(Op::Earn {
+                source: Source::Pos,
+                points: self.earned,
+            })
+            .into_iter()
+            .collect();
+        if ops.is_empty() && growth.is_none() {
+            return None;
+        }
+        let mut posting = PostingRequest::new(self.posting_id(), self.member.clone(), self.at, ops);
+        posting.rule_version = self.rules_version;
+        posting.explanation = self.explanation.clone();
+        posting.growth = growth;
+        Some(posting)
     }
 
     /// Goods not returned yet.
@@ -261,7 +266,7 @@ pub fn decide_return(
         returned_total_fen: returned_total,
         clawed,
         at,
-        sale_month: Some(sale.at.month()),
+        sale_month: sale.thresholds.as_ref().map(|_| sale.at.month()),
     };
     Ok(ReturnDecision { ret, after })
 }
@@ -278,24 +283,29 @@ impl Return {
         PostingId::claw_pos(&self.store_id, &self.return_id)
     }
 
-    /// `claw:pos:<store>:<return>`, or None when this return claws back nothing.
+    /// `claw:pos:<store>:<return>`: the points clawed back and the returned goods off growth;
+    /// None when there is nothing to post.
     pub fn claw_posting(&self) -> Option<PostingRequest> {
-        self.clawed.is_positive().then(|| {
-            let mut posting = PostingRequest::new(
-                self.posting_id(),
-                self.member.clone(),
-                self.at,
-                vec![Op::Clawback {
-                    points: self.clawed,
-                }],
-            );
-            posting.growth = Some(GrowthEntry {
-                month: self.sale_month.unwrap_or(self.at.month()),
-                fen: Fen::new(self.returned_fen.value().saturating_neg()),
-                thresholds: None,
-            });
-            posting
-        })
+        // Returns of sales decided with tiers (which know the sale's month) lower its growth.
+        let growth = self.sale_month.map(|month| GrowthEntry {
+            month,
+            fen: Fen::new(self.returned_fen.value().saturating_neg()),
+            thresholds: None,
+        });
+        let ops: Vec<Op> = self
+            .clawed
+            .is_positive()
+            .then_some(Op::Clawback {
+                points: self.clawed,
+            })
+            .into_iter()
+            .collect();
+        if ops.is_empty() && growth.is_none() {
+            return None;
+        }
+        let mut posting = PostingRequest::new(self.posting_id(), self.member.clone(), self.at, ops);
+        posting.growth = growth;
+        Some(posting)
     }
 }
 
@@ -365,7 +375,22 @@ mod tests {
             }]
         );
         assert_eq!(posting.at, at());
-        assert_eq!(sale(99).earn_posting(), None, "under 1 yuan earns nothing");
+        let tiny = sale(99).earn_posting().unwrap();
+        assert!(tiny.ops.is_empty(), "under 1 yuan earns nothing");
+        assert_eq!(
+            tiny.growth.map(|g| g.fen),
+            Some(Fen::new(99)),
+            "but counts as spend"
+        );
+        let before_tiers = Sale {
+            thresholds: None,
+            ..sale(99)
+        };
+        assert_eq!(
+            before_tiers.earn_posting(),
+            None,
+            "decided before tiers: nothing"
+        );
     }
 
     #[test]
@@ -413,10 +438,19 @@ mod tests {
         assert!(decided.ret.is_repeat_of(&ret("R9", 2_500)));
         assert!(!decided.ret.is_repeat_of(&ret("R9", 2_400)));
         let tiny = decide_return(&s, &ret("R1", 1), at()).unwrap();
+        let posting = tiny.ret.claw_posting().unwrap();
+        assert_eq!(tiny.ret.clawed, Points::ZERO);
+        assert!(posting.ops.is_empty(), "no points back for 1 fen");
         assert_eq!(
-            (tiny.ret.clawed, tiny.ret.claw_posting()),
-            (Points::ZERO, None)
+            posting.growth.map(|g| g.fen),
+            Some(Fen::new(-1)),
+            "but off the growth"
         );
+        let before_tiers = Return {
+            sale_month: None,
+            ..tiny.ret
+        };
+        assert_eq!(before_tiers.claw_posting(), None);
     }
 
     #[test]

@@ -394,12 +394,20 @@ impl RefundStore for DynamoOrders {
                 }
                 None => Points::ZERO,
             });
-            r.growth = o
-                .filter(|_| r.counts_against_order)
-                .and_then(|o| Some((o, o.payment.as_ref()?.paid_at)))
-                .map(|(o, paid_at)| {
-                    refund_growth(r.amount_fen, o.amount_fen, o.goods_fen, paid_at)
-                });
+            // Only payments decided with tiers recorded growth; a refund takes back its share.
+            r.growth = o.filter(|_| r.counts_against_order).and_then(|o| {
+                let payment = o.payment.as_ref()?;
+                payment.earned.as_ref()?.thresholds.as_ref()?;
+                let after = Fen::new(o.refunded_fen.value().saturating_add(r.amount_fen.value()));
+                let (paid, goods) = (o.amount_fen, o.goods_fen);
+                Some(refund_growth(
+                    paid,
+                    goods,
+                    o.refunded_fen,
+                    after,
+                    payment.paid_at,
+                ))
+            });
         })
         .await
     }

@@ -93,13 +93,22 @@ pub trait ReminderStore {
         at: BusinessTime,
     ) -> impl Future<Output = Result<Claimed, StoreError>> + Send;
 
-    /// Undoes a claim (made at `at`) whose send failed for a passing reason.
+    /// Undoes a claim (made at `at`) whose message WeChat did not take: the cause and the day
+    /// are free again, and the consent is given back when `give_back`.
     fn release(
         &self,
         member: &MemberId,
         template: &str,
         cause: &str,
         at: BusinessTime,
+        give_back: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// WeChat says the member has no consent left for `template`: none are counted any more.
+    fn drop_consents(
+        &self,
+        member: &MemberId,
+        template: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Counts a paid order's SKUs on `day` toward the member's purchase rhythm.
@@ -349,6 +358,7 @@ impl ReminderStore for DynamoReminders {
         template: &str,
         cause: &str,
         at: BusinessTime,
+        give_back: bool,
     ) -> Result<(), StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
@@ -361,7 +371,7 @@ impl ReminderStore for DynamoReminders {
             .set_key(Some(Self::key(member, &day_sk(at))))
             .build()
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-        let give_back = Update::builder()
+        let consent = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(member, CONSENT_SK)))
             .update_expression("ADD #t :one")
@@ -369,12 +379,17 @@ impl ReminderStore for DynamoReminders {
             .expression_attribute_values(":one", n(1))
             .build()
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        let mut items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().delete(today).build(),
+        ];
+        if give_back {
+            items.push(TransactWriteItem::builder().update(consent).build());
+        }
         let sent = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(TransactWriteItem::builder().delete(today).build())
-            .transact_items(TransactWriteItem::builder().update(give_back).build())
+            .set_transact_items(Some(items))
             .send()
             .await;
         match sent {
@@ -387,6 +402,30 @@ impl ReminderStore for DynamoReminders {
                 Ok(())
             }
             Err(error) => Err(StoreError::dynamo("TransactWriteItems", error)),
+        }
+    }
+
+    async fn drop_consents(&self, member: &MemberId, template: &str) -> Result<(), StoreError> {
+        let dropped = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(member, CONSENT_SK)))
+            .update_expression("SET #t = :zero")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#t", format!("{TEMPLATE_PREFIX}{template}"))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match dropped {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
         }
     }
 

@@ -156,10 +156,7 @@ pub async fn create_qr(
     read_qr(&body(sent).await?)
 }
 
-/// The body of a successful answer; anything else is unavailable (retried).
-pub(crate) async fn body(
-    response: Result<reqwest::Response, reqwest::Error>,
-) -> Result<Vec<u8>, OaApiError> {
+async fn body(response: Result<reqwest::Response, reqwest::Error>) -> Result<Vec<u8>, OaApiError> {
     let response = response.map_err(|e| OaApiError::Unavailable(e.to_string()))?;
     if !response.status().is_success() {
         return Err(OaApiError::Unavailable(format!(

@@ -13,6 +13,11 @@ const MARGIN_MS: i64 = 5 * 60 * 1000;
 pub struct TokenCache(Mutex<Option<(String, BusinessTime)>>);
 
 impl TokenCache {
+    /// Forgets the cached token (WeChat refused it): the next `get` fetches a new one.
+    pub fn forget(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
     /// A valid token at `now`: the cached one, or a fresh one from WeChat.
     pub async fn get(
         &self,

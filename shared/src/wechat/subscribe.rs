@@ -2,13 +2,52 @@
 //! the member gave in `wx.requestSubscribeMessage`. The answer is read by a pure function; the
 //! call is thin. WeChat refuses a send without consent with errcode 43101.
 
-use super::oa_api::OaApiError;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// WeChat's "user refuse to accept the msg": no consent left for that template.
 pub const NO_CONSENT: i64 = 43101;
+/// Codes that say WeChat did not take the message for a passing reason: system busy, rate
+/// limited, access token invalid or expired.
+const PASSING: [i64; 5] = [-1, 45009, 40001, 40014, 42001];
+
+/// Why a send did not go through.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The message never reached WeChat (no connection, no access token): safe to send again.
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// WeChat's answer is unknown (timeout, HTTP error, unreadable answer): it may have been
+    /// delivered, so it is not sent again.
+    #[error("answer unknown: {0}")]
+    Unknown(String),
+    /// WeChat answered with an error code.
+    #[error("refused: errcode {code} {message}")]
+    Refused { code: i64, message: String },
+}
+
+impl SendError {
+    /// WeChat certainly did not deliver it, and a later try may succeed.
+    pub fn worth_retrying(&self) -> bool {
+        match self {
+            Self::NotSent(_) => true,
+            Self::Unknown(_) => false,
+            Self::Refused { code, .. } => PASSING.contains(code),
+        }
+    }
+
+    /// The access token was refused: fetch a new one before the next send.
+    pub fn token_refused(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused {
+                code: 40001 | 40014 | 42001,
+                ..
+            }
+        )
+    }
+}
 
 /// One subscribe message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,12 +77,12 @@ impl SubscribeMessage {
 }
 
 /// Reads WeChat's answer: errcode 0 is sent; anything else is refused with its code.
-pub fn read_answer(body: &[u8]) -> Result<(), OaApiError> {
+pub fn read_answer(body: &[u8]) -> Result<(), SendError> {
     let answer: Value =
-        serde_json::from_slice(body).map_err(|e| OaApiError::Unreadable(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| SendError::Unknown(e.to_string()))?;
     match answer.get("errcode").and_then(Value::as_i64).unwrap_or(0) {
         0 => Ok(()),
-        code => Err(OaApiError::Refused {
+        code => Err(SendError::Refused {
             code,
             message: answer
                 .get("errmsg")
@@ -62,19 +101,30 @@ pub async fn send(
     base: &str,
     token: &str,
     message: &SubscribeMessage,
-) -> Result<(), OaApiError> {
+) -> Result<(), SendError> {
     let url = format!(
         "{}/cgi-bin/message/subscribe/send",
         base.trim_end_matches('/')
     );
-    let sent = http
+    let response = http
         .post(url)
         .query(&[("access_token", token)])
         .json(&message.body())
         .timeout(Duration::from_secs(3))
         .send()
-        .await;
-    read_answer(&super::oa_api::body(sent).await?)
+        .await
+        .map_err(|e| match e.is_connect() {
+            true => SendError::NotSent(e.to_string()),
+            false => SendError::Unknown(e.to_string()),
+        })?;
+    if !response.status().is_success() {
+        return Err(SendError::Unknown(format!("HTTP {}", response.status())));
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| SendError::Unknown(e.to_string()))?;
+    read_answer(&bytes)
 }
 
 #[cfg(test)]
@@ -95,14 +145,18 @@ mod tests {
         assert_eq!(read_answer(br#"{"errcode":0,"errmsg":"ok"}"#), Ok(()));
         assert_eq!(
             read_answer(br#"{"errcode":43101,"errmsg":"user refuse to accept the msg"}"#),
-            Err(OaApiError::Refused {
+            Err(SendError::Refused {
                 code: NO_CONSENT,
                 message: "user refuse to accept the msg".into()
             })
         );
-        assert!(matches!(
-            read_answer(b"<html>"),
-            Err(OaApiError::Unreadable(_))
-        ));
+        assert!(matches!(read_answer(b"<html>"), Err(SendError::Unknown(_))));
+        let busy = read_answer(br#"{"errcode":-1,"errmsg":"system error"}"#).unwrap_err();
+        assert!(busy.worth_retrying() && !busy.token_refused());
+        let expired = read_answer(br#"{"errcode":42001,"errmsg":"access_token expired"}"#);
+        assert!(expired.as_ref().unwrap_err().token_refused());
+        let template = read_answer(br#"{"errcode":40037,"errmsg":"invalid template_id"}"#);
+        assert!(!template.unwrap_err().worth_retrying());
+        assert!(!SendError::Unknown("timeout".into()).worth_retrying());
     }
 }

@@ -57,15 +57,18 @@ impl Growth {
         )
     }
 
-    /// Spend the monthly review of `month` counts: the 12 whole months before it and whatever
-    /// `month` has seen so far.
+    /// Spend the monthly review of `month` counts: the 12 whole months before it, or the rolling
+    /// 12 months ending with `month` when that is more (a review resumed late in the month
+    /// counts what was bought since).
     pub fn reviewed(&self, month: Month) -> Fen {
-        Fen::new(
+        let sum = |from: Month, to: Month| {
             self.0
-                .range(month.plus(-GROWTH_MONTHS)..=month)
+                .range(from..=to)
                 .map(|(_, fen)| fen.value())
-                .fold(0i64, i64::saturating_add),
-        )
+                .fold(0i64, i64::saturating_add)
+        };
+        let whole = sum(month.plus(-GROWTH_MONTHS), month.plus(-1));
+        Fen::new(whole.max(self.rolling(month).value()))
     }
 
     /// Adds another member's buckets (a merge).

@@ -14,6 +14,20 @@ pub struct Store {
     pub lng: f64,
     /// Opening hours as shown to members, e.g. `07:00-22:00`.
     pub hours: String,
+    /// The city the store is in (weather is set per city); empty = `default`.
+    #[serde(default)]
+    pub city: String,
+}
+
+impl Store {
+    /// The city whose weather applies to deliveries from this store.
+    pub fn city(&self) -> &str {
+        if self.city.is_empty() {
+            "default"
+        } else {
+            &self.city
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +137,7 @@ mod tests {
             lat,
             lng,
             hours: "07:00-22:00".into(),
+            city: String::new(),
         };
         let sorted = nearest(
             vec![store("far", 31.30, 121.50), store("near", 31.231, 121.474)],
@@ -165,6 +180,7 @@ mod tests {
             lat,
             lng: 121.4737,
             hours: hours.into(),
+            city: String::new(),
         };
         let night = crate::time::BusinessTime::parse_rfc3339("2026-11-25T23:00:00+08:00").unwrap();
         let stores = vec![

@@ -194,6 +194,7 @@ pub async fn test_store_at(tag: &str, at: (f64, f64), skus: &[(&str, &str, i64, 
         lat: at.0,
         lng: at.1,
         hours: "00:00-24:00".into(),
+        city: "e2e".into(),
     };
     catalog.put_store(&store).await.unwrap();
     for (sku, name, price, stock) in skus {
@@ -288,4 +289,17 @@ pub async fn post_payment(member: &MemberId, order: &str, at: BusinessTime, poin
         thresholds: Some(TierThresholds::default()),
     });
     DynamoLedger::new(client, table).post(&pay).await.unwrap();
+}
+
+/// Moves the devstack clock forward (never back) to the next `hour`:00 business time, and
+/// answers it.
+pub async fn next_hour_of_day(hour: u32) -> BusinessTime {
+    const DAY_MS: i64 = 86_400_000;
+    let now = clock().await;
+    // Beijing time is UTC+8 all year.
+    let of_day = (now.epoch_ms() + 8 * 3_600_000).rem_euclid(DAY_MS);
+    let ahead = (i64::from(hour) * 3_600_000 - of_day).rem_euclid(DAY_MS);
+    let at = now.plus_ms(ahead);
+    set_clock(at).await;
+    at
 }

@@ -114,6 +114,7 @@ async fn stores_are_listed_nearest_first_with_their_skus_and_bad_queries_are_ref
         lat,
         lng,
         hours: "07:00-22:00".into(),
+        city: String::new(),
     };
     let (near, far) = (
         store("near", 31.2305, 121.4738),

@@ -17,6 +17,8 @@
 //!   the next tier needs and when the tier is reviewed (`tier.rs`); `POST /api/me/subscriptions`
 //!   records the subscribe-message consents `wx.requestSubscribeMessage` gave
 //!   (`subscriptions.rs`).
+//! - `POST /api/delivery/quote` `{address, items, priority?}` → a signed 5-minute quote: the
+//!   store, the fee in cash and in points with every factor (`delivery.rs`).
 //! - `POST /api/orders` `{store_id, items: [{sku, qty}], fulfilment, address?}` → 201 with the
 //!   order and the `wx.requestPayment` parameters; `GET /api/orders/{id}`;
 //!   `POST /api/orders/{id}/cancel` (see `orders.rs`).
@@ -27,6 +29,7 @@
 mod account;
 mod answer;
 mod browse;
+mod delivery;
 mod member_code;
 mod orders;
 mod points;
@@ -87,6 +90,8 @@ pub struct App<L, M, C, O> {
     pub rules: linli::store::rules::DynamoRules,
     /// Subscribe-message consents (Ledger table, beside the profile).
     pub reminders: linli::store::reminders::DynamoReminders,
+    /// The weather operators set per city (Config table): it prices deliveries.
+    pub weather: linli::store::weather::DynamoWeather,
     pub http: reqwest::Client,
     /// WeChat Pay: payments, closes, refunds (v2 or v3, `WECHAT_PAY_API`).
     pub pay: linli::paying::PayGateway,
@@ -143,6 +148,7 @@ where
         ("GET", ["api", "me", "subscriptions"]) => subscriptions::show(app, &request, now).await,
         ("GET", ["api", "stores"]) => browse::stores(app, &request).await,
         ("GET", ["api", "stores", id, "skus"]) => browse::skus(app, id).await,
+        ("POST", ["api", "delivery", "quote"]) => delivery::quote(app, &request, now).await,
         ("POST", ["api", "orders"]) => orders::place(app, &request, now).await,
         ("GET", ["api", "orders", id]) => orders::show(app, &request, id, now).await,
         ("POST", ["api", "orders", id, "cancel"]) => orders::cancel(app, &request, id, now).await,

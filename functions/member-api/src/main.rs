@@ -9,6 +9,7 @@ use linli::store::members::DynamoMembers;
 use linli::store::orders::DynamoOrders;
 use linli::store::reminders::DynamoReminders;
 use linli::store::rules::DynamoRules;
+use linli::store::weather::DynamoWeather;
 use member_api::{handle, App, Settings};
 
 #[tokio::main]
@@ -18,13 +19,15 @@ async fn main() -> Result<(), Error> {
     let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let config_table = required(&ProcessEnv, "TABLE_CONFIG")?;
     let app = App {
         ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
         members: DynamoMembers::new(dynamodb.clone(), ledger_table.clone()),
         reminders: DynamoReminders::new(dynamodb.clone(), ledger_table),
         catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
         orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
-        rules: DynamoRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
+        rules: DynamoRules::new(dynamodb.clone(), config_table.clone()),
+        weather: DynamoWeather::new(dynamodb, config_table),
         http: reqwest::Client::new(),
         pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
         tokens: Default::default(),

@@ -34,7 +34,7 @@ struct Placement {
     address: Option<Address>,
 }
 
-fn read_items(body: &Value) -> Result<Vec<ItemRequest>, Refusal> {
+pub(crate) fn read_items(body: &Value) -> Result<Vec<ItemRequest>, Refusal> {
     let Some(items) = body.get("items").and_then(Value::as_array) else {
         return Err(invalid("items", "items must be a list of {sku, qty}").into());
     };
@@ -61,7 +61,7 @@ fn read_items(body: &Value) -> Result<Vec<ItemRequest>, Refusal> {
         .collect()
 }
 
-fn read_address(body: &Value) -> Result<Address, Refusal> {
+pub(crate) fn read_address(body: &Value) -> Result<Address, Refusal> {
     let address = body.get("address").filter(|a| a.is_object());
     let number = |name: &str| address.and_then(|a| a.get(name)).and_then(Value::as_f64);
     let text = address

@@ -76,6 +76,23 @@ pub enum Command {
     /// Earn rules (tiers, category bonuses, campaigns, caps): versioned in the Config table.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// The weather per city that prices deliveries (Config table).
+    #[command(subcommand)]
+    Weather(WeatherCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WeatherCommand {
+    /// A city's weather and who set it when.
+    Show { city: String },
+    /// Set a city's weather: normal, rain, storm or heat.
+    Set {
+        city: String,
+        weather: String,
+        /// Who does it, for the record.
+        #[arg(long)]
+        operator: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

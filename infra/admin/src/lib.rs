@@ -19,6 +19,7 @@ mod report;
 mod rules;
 mod tables;
 mod walk;
+mod weather;
 
 pub use error::AdminError;
 
@@ -90,5 +91,6 @@ async fn execute(cli: Cli) -> Result<Outcome, AdminError> {
         Command::Member { who, limit } => member::run(&tables.ledger().await?, &who, limit).await,
         Command::Refund(args) => refund::run(&tables.orders().await?, args).await,
         Command::Rules(command) => rules::run(&tables.config().await?, command).await,
+        Command::Weather(command) => weather::run(&tables.config().await?, command).await,
     }
 }

@@ -30,6 +30,7 @@ pub struct OrdersTable {
 pub struct ConfigTable {
     pub name: String,
     pub rules: DynamoRules,
+    pub weather: linli::store::weather::DynamoWeather,
 }
 
 /// A table as the template names it, and how an operator names it.
@@ -92,8 +93,10 @@ impl<'a> Tables<'a> {
                 env: "TABLE_CONFIG",
             })
             .await?;
+        let client = dynamodb().await?;
         Ok(ConfigTable {
-            rules: DynamoRules::new(dynamodb().await?, name.clone()),
+            rules: DynamoRules::new(client.clone(), name.clone()),
+            weather: linli::store::weather::DynamoWeather::new(client, name.clone()),
             name,
         })
     }

@@ -22,6 +22,8 @@ struct DemoStore {
     lat: f64,
     lng: f64,
     hours: String,
+    #[serde(default)]
+    city: String,
     skus: Vec<DemoSku>,
 }
 
@@ -65,6 +67,7 @@ pub async fn load(file: &str, base: &str) -> Result<Vec<String>, String> {
             lat: s.lat,
             lng: s.lng,
             hours: s.hours,
+            city: s.city,
         };
         catalog.put_store(&store).await.map_err(|e| e.to_string())?;
         for k in &s.skus {

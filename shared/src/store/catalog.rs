@@ -55,6 +55,8 @@ struct StoreAttributes {
     lat: f64,
     lng: f64,
     hours: String,
+    #[serde(default)]
+    city: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -86,6 +88,7 @@ fn decode_store(item: &Item) -> Result<Store, StoreError> {
         lat: a.lat,
         lng: a.lng,
         hours: a.hours,
+        city: a.city,
     })
 }
 
@@ -113,6 +116,7 @@ impl CatalogStore for DynamoCatalog {
             lat: store.lat,
             lng: store.lng,
             hours: store.hours.clone(),
+            city: store.city.clone(),
         })
         .map_err(|e| StoreError::Corrupt {
             key: store_pk(&store.store_id),

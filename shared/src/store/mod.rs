@@ -12,6 +12,7 @@ pub mod pos;
 pub mod refunds;
 pub mod reminders;
 pub mod rules;
+pub mod weather;
 pub mod wru;
 
 pub use error::StoreError;

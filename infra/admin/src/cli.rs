@@ -35,6 +35,9 @@ pub struct TableArgs {
     /// The Orders table's name [default: TABLE_ORDERS].
     #[arg(long, global = true, value_name = "NAME")]
     pub orders_table: Option<String>,
+    /// The Catalog table's name (stores, SKUs, stock) [default: TABLE_CATALOG].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub catalog_table: Option<String>,
     /// The Config table's name (rules) [default: TABLE_CONFIG].
     #[arg(long, global = true, value_name = "NAME")]
     pub config_table: Option<String>,
@@ -79,6 +82,22 @@ pub enum Command {
     /// The weather per city that prices deliveries (Config table).
     #[command(subcommand)]
     Weather(WeatherCommand),
+    /// Stores, SKUs and stock (Catalog table).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Import stores, SKUs and stock from a CSV file (header: store_id, store_name, lat, lng,
+    /// hours, city, sku, name, price_fen, stock, category); every row is checked first, and
+    /// nothing is written when one is wrong.
+    Import {
+        file: std::path::PathBuf,
+        /// Check only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@
 mod adjust;
 mod amount;
 mod audit;
+mod catalog;
 pub mod cli;
 mod error;
 mod liability;
@@ -92,5 +93,6 @@ async fn execute(cli: Cli) -> Result<Outcome, AdminError> {
         Command::Refund(args) => refund::run(&tables.orders().await?, args).await,
         Command::Rules(command) => rules::run(&tables.config().await?, command).await,
         Command::Weather(command) => weather::run(&tables.config().await?, command).await,
+        Command::Catalog(command) => catalog::run(&tables.catalog().await?, command).await,
     }
 }

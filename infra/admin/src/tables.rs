@@ -26,6 +26,12 @@ pub struct OrdersTable {
     pub orders: DynamoOrders,
 }
 
+/// The Catalog table: stores and their SKUs.
+pub struct CatalogTable {
+    pub name: String,
+    pub catalog: linli::store::catalog::DynamoCatalog,
+}
+
 /// The Config table: versioned rules.
 pub struct ConfigTable {
     pub name: String,
@@ -80,6 +86,21 @@ impl<'a> Tables<'a> {
         let client = dynamodb().await?;
         Ok(OrdersTable {
             orders: DynamoOrders::new(client, name.clone()),
+            name,
+        })
+    }
+
+    pub async fn catalog(&self) -> Result<CatalogTable, AdminError> {
+        let name = self
+            .name(Wanted {
+                flag: self.args.catalog_table.as_deref(),
+                flag_name: "--catalog-table",
+                logical_id: "CatalogTable",
+                env: "TABLE_CATALOG",
+            })
+            .await?;
+        Ok(CatalogTable {
+            catalog: linli::store::catalog::DynamoCatalog::new(dynamodb().await?, name.clone()),
             name,
         })
     }

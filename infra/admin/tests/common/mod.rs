@@ -244,3 +244,25 @@ pub fn earn(source: Source, points: i64) -> Op {
         points: Points::new(points),
     }
 }
+
+/// A `Catalog` table as template.yaml declares it (`pk`, `sk`).
+pub async fn catalog_table(client: &Client, test: &str) -> String {
+    let name = format!("Catalog-admin-{test}-{:08x}", fastrand::u32(..));
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk", ScalarAttributeType::S))
+        .attribute_definitions(attribute("sk", ScalarAttributeType::S))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        });
+    name
+}

@@ -94,7 +94,7 @@ pub async fn record<L: LedgerStore, M, C, O>(
     }
 }
 
-pub async fn show<L, M, C, O>(
+pub async fn show<L: LedgerStore, M, C, O>(
     app: &App<L, M, C, O>,
     request: &Request,
     now: BusinessTime,
@@ -103,8 +103,12 @@ pub async fn show<L, M, C, O>(
         Ok(session) => session,
         Err(refused) => return refused.into(),
     };
+    let (member, _) = match live_profile(app, session.member).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
     let t = &app.settings.templates;
-    match app.reminders.consents(&session.member).await {
+    match app.reminders.consents(&member).await {
         Ok(consents) => reply(
             StatusCode::OK,
             json!({

@@ -7,6 +7,7 @@
 pub mod stubs;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType,
@@ -248,7 +249,7 @@ pub fn earn(source: Source, points: i64) -> Op {
 /// A `Catalog` table as template.yaml declares it (`pk`, `sk`).
 pub async fn catalog_table(client: &Client, test: &str) -> String {
     let name = format!("Catalog-admin-{test}-{:08x}", fastrand::u32(..));
-    client
+    let created = client
         .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -257,12 +258,8 @@ pub async fn catalog_table(client: &Client, test: &str) -> String {
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
         .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create {name}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        });
-    name
+        .await;
+    created
+        .map(|_| name)
+        .unwrap_or_else(|e| panic!("{}", DisplayErrorContext(e)))
 }

@@ -7,7 +7,8 @@
 //! that has every item in stock within 3 km (else within 5 km); the fee is priced by distance,
 //! the points by peak hour, the city's weather (set by operators) and the member's tier. The
 //! quote is valid 5 minutes for this member. 409 `no_store` when no store in range can deliver
-//! the basket; 400 naming the field for a bad body.
+//! the basket; 400 naming the field for a bad body. The pricing rules are the ones operators set
+//! (`linli-admin delivery set`, Config table), else the seed's defaults.
 
 use crate::account::authenticate;
 use crate::answer::{error, invalid, reply, store_failed, Refusal};
@@ -19,6 +20,7 @@ use linli::catalog::{nearest, Store};
 use linli::delivery::{eligible, make_quote, Candidate, DeliveryRules, Quote, QuoteKey};
 use linli::order::{price, ItemRequest, MAX_QTY};
 use linli::store::catalog::CatalogStore;
+use linli::store::delivery_rules::DeliveryRulesStore;
 use linli::store::ledger::{current_tier, LedgerStore};
 use linli::store::weather::WeatherStore;
 use linli::store::StoreError;
@@ -111,7 +113,10 @@ pub async fn quote<L: LedgerStore, M, C: CatalogStore, O>(
         Ok(asked) => asked,
         Err(refused) => return refused.into(),
     };
-    let rules = DeliveryRules::default();
+    let rules = match app.delivery_rules.delivery_rules().await {
+        Ok(in_force) => in_force.rules,
+        Err(e) => return store_failed(&e),
+    };
     let found = match candidates(&app.catalog, &rules, &asked).await {
         Ok(found) => found,
         Err(e) => return store_failed(&e),

@@ -92,6 +92,8 @@ pub struct App<L, M, C, O> {
     pub reminders: linli::store::reminders::DynamoReminders,
     /// The weather operators set per city (Config table): it prices deliveries.
     pub weather: linli::store::weather::DynamoWeather,
+    /// The delivery pricing rules in force (Config table).
+    pub delivery_rules: linli::store::delivery_rules::DynamoDeliveryRules,
     pub http: reqwest::Client,
     /// WeChat Pay: payments, closes, refunds (v2 or v3, `WECHAT_PAY_API`).
     pub pay: linli::paying::PayGateway,

@@ -4,6 +4,7 @@ use lambda_http::{service_fn, Error};
 use linli::config::{required, ProcessEnv};
 use linli::paying::{PayConfig, PayGateway};
 use linli::store::catalog::DynamoCatalog;
+use linli::store::delivery_rules::DynamoDeliveryRules;
 use linli::store::ledger::DynamoLedger;
 use linli::store::members::DynamoMembers;
 use linli::store::orders::DynamoOrders;
@@ -27,7 +28,8 @@ async fn main() -> Result<(), Error> {
         catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
         orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
         rules: DynamoRules::new(dynamodb.clone(), config_table.clone()),
-        weather: DynamoWeather::new(dynamodb, config_table),
+        weather: DynamoWeather::new(dynamodb.clone(), config_table.clone()),
+        delivery_rules: DynamoDeliveryRules::new(dynamodb, config_table),
         http: reqwest::Client::new(),
         pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
         tokens: Default::default(),

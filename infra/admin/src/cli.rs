@@ -85,6 +85,28 @@ pub enum Command {
     /// Stores, SKUs and stock (Catalog table).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// The delivery pricing rules (Config table).
+    #[command(subcommand)]
+    Delivery(DeliveryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliveryCommand {
+    /// The rules in force as TOML (the defaults until set), with who set them and why.
+    Show,
+    /// Check a TOML file and make it the rules in force.
+    Set {
+        file: std::path::PathBuf,
+        /// Who does it, for the record.
+        #[arg(long)]
+        operator: String,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: String,
+        /// Check only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ mod amount;
 mod audit;
 mod catalog;
 pub mod cli;
+mod delivery;
 mod error;
 mod liability;
 mod member;
@@ -94,5 +95,6 @@ async fn execute(cli: Cli) -> Result<Outcome, AdminError> {
         Command::Rules(command) => rules::run(&tables.config().await?, command).await,
         Command::Weather(command) => weather::run(&tables.config().await?, command).await,
         Command::Catalog(command) => catalog::run(&tables.catalog().await?, command).await,
+        Command::Delivery(command) => delivery::run(&tables.config().await?, command).await,
     }
 }

@@ -37,6 +37,7 @@ pub struct ConfigTable {
     pub name: String,
     pub rules: DynamoRules,
     pub weather: linli::store::weather::DynamoWeather,
+    pub delivery: linli::store::delivery_rules::DynamoDeliveryRules,
 }
 
 /// A table as the template names it, and how an operator names it.
@@ -117,7 +118,8 @@ impl<'a> Tables<'a> {
         let client = dynamodb().await?;
         Ok(ConfigTable {
             rules: DynamoRules::new(client.clone(), name.clone()),
-            weather: linli::store::weather::DynamoWeather::new(client, name.clone()),
+            weather: linli::store::weather::DynamoWeather::new(client.clone(), name.clone()),
+            delivery: linli::store::delivery_rules::DynamoDeliveryRules::new(client, name.clone()),
             name,
         })
     }

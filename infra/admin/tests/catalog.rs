@@ -1,7 +1,8 @@
 //! `linli-admin catalog import` and `weather` against DynamoDB Local: a wrong file is refused
 //! naming its line and nothing is written; a dry run writes nothing; a good file puts every store
 //! and SKU with its stock, and a second import sets the stock it says. The weather a city is set
-//! to is shown with who set it.
+//! to is shown with who set it; delivery rules are the defaults until a checked file is set (an
+//! invalid one changes nothing).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 mod common;
@@ -143,5 +144,48 @@ async fn the_weather_of_a_city_is_set_and_shown_with_who_set_it() {
             again.json()["set_by"].as_str()
         ),
         (Some("storm"), Some("alice"))
+    );
+}
+
+#[tokio::test]
+async fn delivery_rules_are_checked_before_they_are_set() {
+    let client = client();
+    let table = config_table(&client, "delivery").await;
+    let shown = admin(&["--config-table", &table, "delivery", "show"]).await;
+    assert_eq!(shown.code, 0, "{shown:?}");
+    assert!(shown.stdout.contains("the defaults") && shown.stdout.contains("points_per_yuan = 10"));
+    let rainier = shown.stdout.replace("rain_bp = 13000", "rain_bp = 14000");
+    let broken = shown.stdout.replace("rain_bp = 13000", "rain_bp = 0");
+    let set = |text: String| {
+        let table = table.clone();
+        async move {
+            let path = file(&text);
+            let args = [
+                "--config-table",
+                &table,
+                "delivery",
+                "set",
+                &path,
+                "--operator",
+                "alice",
+                "--reason",
+                "rainy season",
+            ];
+            admin(&args).await
+        }
+    };
+    let refused = set(broken).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("rain_bp"), "{refused:?}");
+    let still = admin(&["--config-table", &table, "delivery", "show"]).await;
+    assert!(
+        still.stdout.contains("the defaults"),
+        "nothing changed: {still:?}"
+    );
+    let done = set(rainier).await;
+    assert_eq!(done.code, 0, "{done:?}");
+    assert!(
+        done.stdout.contains("rain_bp = 14000") && done.stdout.contains("alice"),
+        "{done:?}"
     );
 }

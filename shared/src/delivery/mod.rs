@@ -7,7 +7,8 @@ mod quote;
 mod routing;
 
 pub use pricing::{
-    Band, DeliveryRules, Factor, FeeBand, HotSku, Price, PriceInput, Weather, BP_ONE,
+    Band, DeliveryRules, DeliveryRulesError, Factor, FeeBand, HotSku, Price, PriceInput, Weather,
+    BP_ONE,
 };
 pub use quote::{eligible, make_quote, Candidate, Quote, QuoteError, QuoteKey, QUOTE_VALID_MS};
 pub use routing::{

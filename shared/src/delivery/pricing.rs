@@ -37,6 +37,7 @@ impl Weather {
 
 /// Up to `up_to_m` metres the fee is `fee_fen`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FeeBand {
     pub up_to_m: u32,
     pub fee_fen: i64,
@@ -44,6 +45,7 @@ pub struct FeeBand {
 
 /// A time-of-day band (business time, minutes of day, end excluded) with a factor or a lowering.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Band {
     pub name: String,
     pub from_min: u32,
@@ -64,13 +66,36 @@ impl Band {
 
 /// A SKU whose presence lowers the free-delivery threshold (hot or high-margin).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HotSku {
     pub sku: String,
     pub lowers_fen: i64,
 }
 
-/// The delivery pricing rules, defaults from seed 000.
+/// A delivery rules field an operator got wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryRulesError {
+    #[error("not a delivery rules file: {0}")]
+    Toml(String),
+    #[error("{field}: {why}")]
+    Field { field: String, why: String },
+}
+
+fn check(ok: bool, field: impl Into<String>, why: &str) -> Result<(), DeliveryRulesError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(DeliveryRulesError::Field {
+            field: field.into(),
+            why: why.to_owned(),
+        })
+    }
+}
+
+/// The delivery pricing rules, defaults from seed 000 (operators change them with
+/// `linli-admin delivery set <file.toml>`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeliveryRules {
     /// Stores this close are candidates; when none covers the basket, up to `max_range_m`.
     pub range_m: u32,
@@ -185,6 +210,117 @@ fn times(bp: i64) -> String {
 }
 
 impl DeliveryRules {
+    pub fn from_toml(text: &str) -> Result<Self, DeliveryRulesError> {
+        let rules: Self =
+            toml::from_str(text).map_err(|e| DeliveryRulesError::Toml(e.to_string()))?;
+        rules.validate()?;
+        Ok(rules)
+    }
+
+    pub fn to_toml(&self) -> Result<String, DeliveryRulesError> {
+        toml::to_string(self).map_err(|e| DeliveryRulesError::Toml(e.to_string()))
+    }
+
+    /// Everything an operator can get wrong, named by field.
+    pub fn validate(&self) -> Result<(), DeliveryRulesError> {
+        check(self.range_m > 0, "range_m", "a positive distance in metres")?;
+        check(
+            (self.range_m..=50_000).contains(&self.max_range_m),
+            "max_range_m",
+            "from range_m to 50,000 m",
+        )?;
+        let mut last = 0;
+        for (i, band) in self.fee_bands.iter().enumerate() {
+            let field = format!("fee_bands[{i}]");
+            check(band.up_to_m > last, &field, "bands rise in distance")?;
+            check(
+                (0..=100_000).contains(&band.fee_fen),
+                &field,
+                "a fee of 0 to ¥1,000",
+            )?;
+            last = band.up_to_m;
+        }
+        check(
+            last >= self.max_range_m,
+            "fee_bands",
+            "the bands reach max_range_m",
+        )?;
+        check(
+            (1..=1_000).contains(&self.points_per_yuan),
+            "points_per_yuan",
+            "1 to 1,000",
+        )?;
+        let factors = [
+            ("rain_bp", self.rain_bp),
+            ("storm_bp", self.storm_bp),
+            ("heat_bp", self.heat_bp),
+        ];
+        for (field, bp) in factors {
+            check(
+                (BP_ONE / 10..=BP_ONE * 10).contains(&bp),
+                field,
+                "×0.1 to ×10 in basis points",
+            )?;
+        }
+        for (i, peak) in self.peaks.iter().enumerate() {
+            let field = format!("peaks[{i}]");
+            check(
+                peak.from_min < peak.until_min && peak.until_min <= 1_440,
+                &field,
+                "from before until, within the day (minutes)",
+            )?;
+            check(
+                (BP_ONE / 10..=BP_ONE * 10).contains(&peak.factor_bp),
+                &field,
+                "factor_bp ×0.1 to ×10",
+            )?;
+        }
+        for (i, quiet) in self.quiet_hours.iter().enumerate() {
+            let field = format!("quiet_hours[{i}]");
+            check(
+                quiet.from_min < quiet.until_min && quiet.until_min <= 1_440,
+                &field,
+                "from before until, within the day (minutes)",
+            )?;
+            check(quiet.lowers_fen >= 0, &field, "lowers_fen is 0 or more")?;
+        }
+        let discounts = [
+            ("silver_discount_bp", self.silver_discount_bp),
+            ("gold_discount_bp", self.gold_discount_bp),
+            ("diamond_discount_bp", self.diamond_discount_bp),
+        ];
+        for (field, bp) in discounts {
+            check(
+                (0..=BP_ONE).contains(&bp),
+                field,
+                "0 to 10,000 basis points",
+            )?;
+        }
+        check(
+            self.free_threshold_fen >= 0,
+            "free_threshold_fen",
+            "0 or more",
+        )?;
+        for (i, hot) in self.hot_skus.iter().enumerate() {
+            check(
+                !hot.sku.is_empty() && hot.lowers_fen >= 0,
+                format!("hot_skus[{i}]"),
+                "a SKU and a lowering of 0 or more",
+            )?;
+        }
+        check(
+            (0..=10_000).contains(&self.priority_points),
+            "priority_points",
+            "0 to 10,000",
+        )?;
+        check(
+            (0..=100_000).contains(&self.priority_fen),
+            "priority_fen",
+            "0 to ¥1,000",
+        )?;
+        Ok(())
+    }
+
     /// The fee band's fee for `distance_m`, or None beyond the last band.
     pub fn fee_for(&self, distance_m: u32) -> Option<i64> {
         self.fee_bands
@@ -476,6 +612,53 @@ mod tests {
             None,
             "beyond the last band"
         );
+    }
+
+    #[test]
+    fn the_defaults_round_trip_through_toml_and_mistakes_name_the_field() {
+        let r = DeliveryRules::default();
+        assert_eq!(r.validate(), Ok(()));
+        let text = r.to_toml().unwrap();
+        assert_eq!(DeliveryRules::from_toml(&text), Ok(r.clone()));
+        let field = |rules: DeliveryRules| match rules.validate() {
+            Err(DeliveryRulesError::Field { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(DeliveryRules {
+                max_range_m: 100,
+                ..r.clone()
+            }),
+            "max_range_m"
+        );
+        assert_eq!(
+            field(DeliveryRules {
+                rain_bp: 0,
+                ..r.clone()
+            }),
+            "rain_bp"
+        );
+        assert_eq!(
+            field(DeliveryRules {
+                gold_discount_bp: 12_000,
+                ..r.clone()
+            }),
+            "gold_discount_bp"
+        );
+        let mut short = r.clone();
+        short.fee_bands.pop();
+        assert_eq!(field(short), "fee_bands");
+        let mut backwards = r.clone();
+        backwards.peaks[0].until_min = 0;
+        assert_eq!(field(backwards), "peaks[0]");
+        assert!(matches!(
+            DeliveryRules::from_toml("range_m = 'far'"),
+            Err(DeliveryRulesError::Toml(_))
+        ));
+        assert!(matches!(
+            DeliveryRules::from_toml(&format!("surprise = 1\n{text}")),
+            Err(DeliveryRulesError::Toml(_))
+        ));
     }
 
     #[test]

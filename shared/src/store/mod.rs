@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod checkpoints;
 pub mod dedup;
+pub mod delivery_rules;
 mod error;
 pub mod ledger;
 pub mod members;

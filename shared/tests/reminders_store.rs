@@ -7,7 +7,8 @@ mod common;
 
 use common::{at, client, ledger_table, new_member, NOW_MS};
 use linli::ids::OpenId;
-use linli::store::reminders::{Claimed, DynamoReminders, Purchased, ReminderStore};
+use linli::store::reminders::{Claimed, DynamoReminders, ReminderStore};
+use linli::store::rhythm::{Purchased, RhythmStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consents_are_taken_one_per_send_and_a_cause_is_reminded_once() {

@@ -9,7 +9,8 @@ use linli::ids::{MemberId, PostingId, TicketId};
 use linli::ledger::{Op, PostingRequest, Source};
 use linli::money::Points;
 use linli::store::ledger::{DynamoLedger, LedgerStore};
-use linli::store::reminders::{DynamoReminders, ReminderStore};
+use linli::store::reminders::DynamoReminders;
+use linli::store::rhythm::RhythmStore;
 use linli::time::BusinessTime;
 use linli_e2e::{
     call, clock, eventually, fire, fire_until_done, forget_checkpoints, local_setting, login,

@@ -15,6 +15,7 @@ use linli::ledger::Profile;
 use linli::rules::reminders::{due, QuietHours, Reminder, ReminderKind, ReminderTemplates};
 use linli::store::checkpoints::CheckpointStore;
 use linli::store::reminders::{Claimed, Consents, ReminderStore};
+use linli::store::rhythm::RhythmStore;
 use linli::store::StoreError;
 use linli::time::BusinessTime;
 use linli::wechat::subscribe::{SendError, SubscribeMessage, NO_CONSENT};
@@ -110,7 +111,7 @@ enum Outcome {
     Retry,
 }
 
-impl<R: ReminderStore + Sync, W: Messenger> Remind<'_, R, W> {
+impl<R: ReminderStore + RhythmStore + Sync, W: Messenger> Remind<'_, R, W> {
     async fn remind(&self, profile: &Profile, consents: &Consents) -> Outcome {
         let templates = self.with.templates;
         let has = |kind| {
@@ -208,7 +209,7 @@ impl<R: ReminderStore + Sync, W: Messenger> Remind<'_, R, W> {
     }
 }
 
-impl<R: ReminderStore + Sync, W: Messenger> PageVisitor for Remind<'_, R, W> {
+impl<R: ReminderStore + RhythmStore + Sync, W: Messenger> PageVisitor for Remind<'_, R, W> {
     type Tally = ReminderTally;
 
     async fn visit(
@@ -268,7 +269,7 @@ pub async fn run<L, C, R, W>(
 where
     L: LedgerWalk,
     C: CheckpointStore + Sync,
-    R: ReminderStore + Sync,
+    R: ReminderStore + RhythmStore + Sync,
     W: Messenger,
 {
     let date = now.date().to_string();

@@ -237,6 +237,22 @@ async fn paid<O: OrderStore + RefundStore>(
     }
 }
 
+/// What the payment earns, by the rules in force at `paid_at` and the member's tier. Only a
+/// pending order can be marked paid: repeats and late payments need no rules read (None).
+async fn earning<O>(
+    app: &App<O>,
+    order: &Order,
+    paid_at: BusinessTime,
+) -> Result<Option<linli::order::EarnDecision>, linli::store::StoreError> {
+    if order.status != linli::order::OrderStatus::Pending {
+        return Ok(None);
+    }
+    let rules = linli::store::rules::in_force_at(&app.rules, paid_at);
+    let tier = linli::store::ledger::current_tier(&app.ledger, &order.member);
+    let (rules, tier) = tokio::try_join!(rules, tier)?;
+    Ok(Some(order.decide_earning(&rules.earn, paid_at, tier)))
+}
+
 /// A verified notice for a known order.
 async fn settle<O: OrderStore + RefundStore>(
     app: &App<O>,
@@ -272,16 +288,9 @@ async fn settle<O: OrderStore + RefundStore>(
             return success();
         }
     };
-    // Only a pending order can be marked paid: repeats and late payments need no rules read.
-    let earned = if order.status == linli::order::OrderStatus::Pending {
-        let rules = linli::store::rules::in_force_at(&app.rules, paid_at);
-        let tier = linli::store::ledger::current_tier(&app.ledger, &order.member);
-        match tokio::try_join!(rules, tier) {
-            Ok((rules, tier)) => Some(order.decide_earning(&rules.earn, paid_at, tier)),
-            Err(e) => return retry_later("reading the earn rules and the member's tier", &e),
-        }
-    } else {
-        None
+    let earned = match earning(app, &order, paid_at).await {
+        Ok(earned) => earned,
+        Err(e) => return retry_later("reading the earn rules and the member's tier", &e),
     };
     let payment = Payment {
         transaction_id: notice.transaction_id.clone(),
@@ -352,7 +361,7 @@ async fn settle<O: OrderStore + RefundStore>(
 /// Counts the order's SKUs toward the member's purchase rhythm (repurchase reminders). Only a
 /// reminder's timing depends on it: a failure is logged and the payment goes on.
 async fn count_purchase<O>(app: &App<O>, order: &Order, paid_at: BusinessTime) {
-    use linli::store::reminders::{Purchased, ReminderStore};
+    use linli::store::rhythm::{Purchased, RhythmStore};
     let lines: Vec<Purchased> = order
         .lines
         .iter()

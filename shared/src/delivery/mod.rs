@@ -5,12 +5,11 @@
 mod pricing;
 mod quote;
 mod routing;
+mod rules;
 
-pub use pricing::{
-    Band, DeliveryRules, DeliveryRulesError, Factor, FeeBand, HotSku, Price, PriceInput, Weather,
-    BP_ONE,
-};
+pub use pricing::{Factor, Price, PriceInput};
 pub use quote::{eligible, make_quote, Candidate, Quote, QuoteError, QuoteKey, QUOTE_VALID_MS};
 pub use routing::{
     route, Heat, Platform, PlatformOffer, Route, RoutingError, RoutingRules, StoreOption,
 };
+pub use rules::{Band, DeliveryRules, DeliveryRulesError, FeeBand, HotSku, Weather, BP_ONE};

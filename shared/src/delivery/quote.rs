@@ -2,7 +2,8 @@
 //! so the order can trust it without storing it (`quote_id` = `base64url(json) "."
 //! base64url(HMAC-SHA256(key, json))`), valid 5 minutes, for the member it was made for.
 
-use super::pricing::{DeliveryRules, Price, PriceInput, Weather};
+use super::pricing::{Price, PriceInput};
+use super::rules::{DeliveryRules, Weather};
 use crate::ids::{MemberId, StoreId};
 use crate::order::Address;
 use crate::rules::earning::Tier;

@@ -12,6 +12,7 @@ pub mod orders;
 pub mod pos;
 pub mod refunds;
 pub mod reminders;
+pub mod rhythm;
 pub mod rules;
 pub mod weather;
 pub mod wru;

@@ -5,7 +5,6 @@
 //! | `CONSENT` | `openid` (mini-program), `t#<template>`: consents left (one per accepted request) |
 //! | `REMINDED#<cause>` | `template`, `at` ms: this cause was reminded (once, ever) |
 //! | `REMINDED#day:<date>` | the member had a reminder that business day (one a day) |
-//! | `RHYTHM` | per SKU: `c#<sku>` purchases, `f#<sku>` / `l#<sku>` first / last day, `n#<sku>` name |
 //!
 //! A send is claimed in one transaction that writes the cause's and the day's `REMINDED#` items
 //! (only if absent) and takes one consent (only if one is left); a send that failed for a passing reason
@@ -14,19 +13,16 @@
 use super::ledger::item::{key, member_pk, Item};
 use super::StoreError;
 use crate::ids::{MemberId, OpenId};
-use crate::rules::reminders::SkuRhythm;
 use crate::time::BusinessTime;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
-use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 const CONSENT_SK: &str = "CONSENT";
-const RHYTHM_SK: &str = "RHYTHM";
 const TEMPLATE_PREFIX: &str = "t#";
 
 /// A member's consents: where messages go and how many each template has left.
@@ -53,13 +49,6 @@ pub enum Claimed {
     AlreadyToday,
     /// No consent left for the template.
     NoConsent,
-}
-
-/// One purchased line for the rhythm (SKU and its name).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Purchased {
-    pub sku: String,
-    pub name: String,
 }
 
 pub trait ReminderStore {
@@ -110,25 +99,12 @@ pub trait ReminderStore {
         member: &MemberId,
         template: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Counts a paid order's SKUs on `day` toward the member's purchase rhythm.
-    fn record_purchase(
-        &self,
-        member: &MemberId,
-        lines: &[Purchased],
-        day: NaiveDate,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    fn rhythm(
-        &self,
-        member: &MemberId,
-    ) -> impl Future<Output = Result<BTreeMap<String, SkuRhythm>, StoreError>> + Send;
 }
 
 #[derive(Clone, Debug)]
 pub struct DynamoReminders {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
 }
 
 impl DynamoReminders {
@@ -140,20 +116,24 @@ impl DynamoReminders {
         }
     }
 
-    fn key(member: &MemberId, sk: &str) -> Item {
+    pub(super) fn key(member: &MemberId, sk: &str) -> Item {
         key(member_pk(member), sk.to_owned())
     }
 
-    async fn get(&self, member: &MemberId, sk: &str) -> Result<Option<Item>, StoreError> {
+    pub(super) async fn get(
+        &self,
+        member: &MemberId,
+        sk: &str,
+    ) -> Result<Option<Item>, StoreError> {
         super::get_consistent(&self.client, &self.table, Self::key(member, sk)).await
     }
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(super) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -171,24 +151,6 @@ fn decode_consents(item: &Item) -> Consents {
         })
         .collect();
     Consents { openid, left }
-}
-
-fn decode_rhythm(item: &Item) -> BTreeMap<String, SkuRhythm> {
-    let text = |name: String| item.get(&name).and_then(|v| v.as_s().ok()).cloned();
-    let day = |name: String| text(name).and_then(|d| d.parse::<NaiveDate>().ok());
-    item.iter()
-        .filter_map(|(name, value)| {
-            let sku = name.strip_prefix("c#")?;
-            let count = value.as_n().ok()?.parse::<u32>().ok()?;
-            let rhythm = SkuRhythm {
-                name: text(format!("n#{sku}")).unwrap_or_else(|| sku.to_owned()),
-                count,
-                first: day(format!("f#{sku}"))?,
-                last: day(format!("l#{sku}"))?,
-            };
-            Some((sku.to_owned(), rhythm))
-        })
-        .collect()
 }
 
 /// The marker of the day (business date) a member was reminded.
@@ -427,54 +389,5 @@ impl ReminderStore for DynamoReminders {
             }
             Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
         }
-    }
-
-    async fn record_purchase(
-        &self,
-        member: &MemberId,
-        lines: &[Purchased],
-        day: NaiveDate,
-    ) -> Result<(), StoreError> {
-        let mut seen = std::collections::BTreeSet::new();
-        let lines: Vec<&Purchased> = lines
-            .iter()
-            .filter(|l| seen.insert(&l.sku))
-            .take(25)
-            .collect();
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(member, RHYTHM_SK)))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":day", s(day.to_string()));
-        let (mut sets, mut adds) = (Vec::new(), Vec::new());
-        for (i, line) in lines.iter().enumerate() {
-            for (prefix, tag) in [("c", "c"), ("f", "f"), ("l", "l"), ("n", "n")] {
-                update = update.expression_attribute_names(
-                    format!("#{tag}{i}"),
-                    format!("{prefix}#{}", line.sku),
-                );
-            }
-            update = update.expression_attribute_values(format!(":n{i}"), s(line.name.clone()));
-            adds.push(format!("#c{i} :one"));
-            sets.push(format!(
-                "#f{i} = if_not_exists(#f{i}, :day), #l{i} = :day, #n{i} = :n{i}"
-            ));
-        }
-        update
-            .update_expression(format!("SET {} ADD {}", sets.join(", "), adds.join(", ")))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
-    }
-
-    async fn rhythm(&self, member: &MemberId) -> Result<BTreeMap<String, SkuRhythm>, StoreError> {
-        let item = self.get(member, RHYTHM_SK).await?;
-        Ok(item.map(|i| decode_rhythm(&i)).unwrap_or_default())
     }
 }

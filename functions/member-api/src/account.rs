@@ -133,6 +133,18 @@ pub async fn session_start<L: LedgerStore, M: Members, C, O>(
 
 /// The member's profile, following merges: a session issued before its member was merged reads
 /// the member it joined. 404 when there is none.
+/// The caller's session and its member as it is now, with the profile (merges followed), or
+/// the answer that refuses (401, 404, 503).
+pub(crate) async fn signed_in<L: LedgerStore, M, C, O>(
+    app: &App<L, M, C, O>,
+    request: &Request,
+    now: BusinessTime,
+) -> Result<(Session, MemberId, Profile), Response<Body>> {
+    let session = authenticate(app, request, now).map_err(Response::from)?;
+    let (member, profile) = live_profile(app, session.member.clone()).await?;
+    Ok((session, member, profile))
+}
+
 pub(crate) async fn live_profile<L: LedgerStore, M, C, O>(
     app: &App<L, M, C, O>,
     mut member: MemberId,
@@ -159,11 +171,7 @@ pub async fn me<L: LedgerStore, M, C, O>(
     request: &Request,
     now: BusinessTime,
 ) -> Response<Body> {
-    let session = match authenticate(app, request, now) {
-        Ok(session) => session,
-        Err(refused) => return refused.into(),
-    };
-    let (member, profile) = match live_profile(app, session.member.clone()).await {
+    let (_, member, profile) = match signed_in(app, request, now).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };

@@ -8,7 +8,7 @@
 //! - `GET /api/me/subscriptions` → `{consents: {..}, templates: {tier_changed, points_expiring,
 //!   repurchase}}`: what the mini-program asks consent for.
 
-use crate::account::{authenticate, live_profile};
+use crate::account::{authenticate, live_profile, signed_in};
 use crate::answer::{invalid, reply, store_failed};
 use crate::App;
 use lambda_http::http::StatusCode;
@@ -99,11 +99,7 @@ pub async fn show<L: LedgerStore, M, C, O>(
     request: &Request,
     now: BusinessTime,
 ) -> Response<Body> {
-    let session = match authenticate(app, request, now) {
-        Ok(session) => session,
-        Err(refused) => return refused.into(),
-    };
-    let (member, _) = match live_profile(app, session.member).await {
+    let (_, member, _) = match signed_in(app, request, now).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };

@@ -7,7 +7,7 @@
 //! reviewed and what that review decides if nothing else is bought or refunded (`to_keep_fen`:
 //! the spend still needed to keep the tier). Thresholds and multipliers are the rules in force.
 
-use crate::account::{authenticate, live_profile};
+use crate::account::signed_in;
 use crate::answer::{reply, store_failed};
 use crate::App;
 use lambda_http::http::StatusCode;
@@ -37,11 +37,7 @@ pub async fn show<L: LedgerStore + Standings, M, C, O>(
     request: &Request,
     now: BusinessTime,
 ) -> Response<Body> {
-    let session = match authenticate(app, request, now) {
-        Ok(session) => session,
-        Err(refused) => return refused.into(),
-    };
-    let (member, profile) = match live_profile(app, session.member).await {
+    let (_, member, profile) = match signed_in(app, request, now).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };

@@ -36,6 +36,52 @@ pub(crate) async fn get_consistent(
     Ok(output.item)
 }
 
+/// The items with `keys` (at most 100, none twice) in `table`, read strongly consistently with
+/// BatchGetItem; keys DynamoDB leaves unprocessed (throttling) are asked again after a growing
+/// pause, at most `rounds` times in all.
+pub(crate) async fn batch_get_consistent(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    mut keys: Vec<ledger::item::Item>,
+    rounds: u32,
+) -> Result<Vec<ledger::item::Item>, StoreError> {
+    let mut found = Vec::new();
+    let mut round = 0u32;
+    while !keys.is_empty() {
+        round += 1;
+        if round > rounds {
+            return Err(StoreError::Contended { attempts: rounds });
+        }
+        if round > 1 {
+            let pause_ms = 10u64.saturating_mul(1 << round.min(8));
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+        }
+        let asked = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .set_keys(Some(std::mem::take(&mut keys)))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+        let output = client
+            .batch_get_item()
+            .request_items(table, asked)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+        found.extend(
+            output
+                .responses
+                .and_then(|mut r| r.remove(table))
+                .unwrap_or_default(),
+        );
+        keys = output
+            .unprocessed_keys
+            .and_then(|mut u| u.remove(table))
+            .map(|k| k.keys)
+            .unwrap_or_default();
+    }
+    Ok(found)
+}
+
 /// Puts `item`, replacing any item with its key (caches and catalog data, never postings).
 pub(crate) async fn put(
     client: &aws_sdk_dynamodb::Client,

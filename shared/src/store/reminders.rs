@@ -15,9 +15,7 @@ use super::StoreError;
 use crate::ids::{MemberId, OpenId};
 use crate::time::BusinessTime;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -223,44 +221,16 @@ impl ReminderStore for DynamoReminders {
             return Ok(found);
         }
         let keys: Vec<Item> = members.iter().map(|m| Self::key(m, CONSENT_SK)).collect();
-        let mut pending = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .build()
-                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?,
-        );
-        // Unprocessed keys (throttling) are asked again, a few times.
-        for _ in 0..5 {
-            let Some(request) = pending.take() else { break };
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
-            for item in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let member = match item.get("pk") {
-                    Some(AttributeValue::S(pk)) => pk
-                        .strip_prefix("MEMBER#")
-                        .and_then(|m| MemberId::parse(m).ok()),
-                    _ => None,
-                };
-                if let Some(member) = member {
-                    found.insert(member, decode_consents(&item));
-                }
+        for item in super::batch_get_consistent(&self.client, &self.table, keys, 5).await? {
+            let member = match item.get("pk") {
+                Some(AttributeValue::S(pk)) => pk
+                    .strip_prefix("MEMBER#")
+                    .and_then(|m| MemberId::parse(m).ok()),
+                _ => None,
+            };
+            if let Some(member) = member {
+                found.insert(member, decode_consents(&item));
             }
-            pending = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|k| !k.keys().is_empty());
-        }
-        if pending.is_some() {
-            return Err(StoreError::Contended { attempts: 5 });
         }
         Ok(found)
     }

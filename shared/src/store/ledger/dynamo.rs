@@ -28,8 +28,8 @@ use crate::store::StoreError;
 use crate::time::BusinessTime;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, KeysAndAttributes, Put,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use std::borrow::Cow;
@@ -466,45 +466,16 @@ impl LedgerStore for DynamoLedger {
         let mut found: HashMap<String, Posting> = HashMap::new();
         // BatchGetItem refuses a key asked twice.
         let unique: std::collections::BTreeSet<&PostingId> = ids.iter().collect();
-        let mut keys: Vec<Item> = unique
+        let keys: Vec<Item> = unique
             .into_iter()
             .map(|id| posting_key(member, id))
             .collect();
-        let mut rounds = 0u32;
-        while !keys.is_empty() {
-            rounds += 1;
-            if rounds > 1 {
-                self.pause(rounds).await;
-            }
-            if rounds > self.retry.max_attempts {
-                return Err(StoreError::Contended { attempts: rounds });
-            }
-            let asked = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut keys)))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, asked)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
-            for item in output
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let posting = decode_posting(&item)?;
-                found.insert(posting.request.id.to_string(), posting);
-            }
-            // Throttled keys come back unprocessed: ask again after a pause.
-            keys = output
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
+        let rounds = self.retry.max_attempts;
+        let items =
+            crate::store::batch_get_consistent(&self.client, &self.table, keys, rounds).await?;
+        for item in items {
+            let posting = decode_posting(&item)?;
+            found.insert(posting.request.id.to_string(), posting);
         }
         Ok(ids
             .iter()

@@ -150,11 +150,6 @@ impl Standing {
         })
     }
 
-    /// When the current tier is reviewed next: the start of the month after `at`.
-    pub fn next_review(at: BusinessTime) -> BusinessTime {
-        at.month().plus(1).start()
-    }
-
     fn change(
         &mut self,
         member: &MemberId,

@@ -41,6 +41,8 @@ fn order(id: &str) -> Order {
         ended_at: None,
         refund_requested_fen: Fen::ZERO,
         refunded_fen: Fen::ZERO,
+        delivery: None,
+        stock_reserved: false,
     }
 }
 

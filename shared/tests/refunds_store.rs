@@ -44,6 +44,8 @@ async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
         ended_at: None,
         refund_requested_fen: Fen::ZERO,
         refunded_fen: Fen::ZERO,
+        delivery: None,
+        stock_reserved: false,
     };
     orders.create(&order).await.unwrap();
     let payment = Payment {

@@ -24,7 +24,8 @@ async fn main() -> Result<(), Error> {
     let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
     let app = App {
         ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
-        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
+        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?)
+            .with_catalog(required(&ProcessEnv, "TABLE_CATALOG")?),
         checkpoints: DynamoCheckpoints::new(dynamodb.clone(), config_table.clone()),
         rules: DynamoRules::new(dynamodb.clone(), config_table),
         reminders: DynamoReminders::new(dynamodb.clone(), ledger_table.clone()),

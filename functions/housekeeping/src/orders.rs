@@ -1,8 +1,9 @@
 //! `CloseUnpaid` and `Redrive`: both walk the order sweep (`SWEEP#order#<0..15>`, due at each
 //! order's payment deadline).
 //! - `CloseUnpaid` (every 5 min): a pending order past its deadline is closed at WeChat Pay
-//!   (`pay/closeorder`) and then in the table (conditional on pending). If WeChat Pay says it
-//!   was paid after all, it is left alone: the notify marks it paid.
+//!   (`pay/closeorder`) and then in the table (conditional on pending, its stock returned in the
+//!   same transaction), and a delivery fee's points hold is voided. If WeChat Pay says it was
+//!   paid after all, it is left alone: the notify marks it paid.
 //! - `Redrive` (hourly): a paid order whose `pay:order` posting is still missing five minutes
 //!   after payment gets its message sent again (same id: it still posts once) — the repair for a
 //!   crash between marking paid and enqueueing.
@@ -99,7 +100,7 @@ async fn retire<L, O: OrderStore, C>(
     Ok(())
 }
 
-async fn close<L, O: OrderStore, C>(
+async fn close<L: LedgerStore, O: OrderStore, C>(
     app: &App<L, O, C>,
     order: &Order,
     now: BusinessTime,
@@ -116,7 +117,13 @@ async fn close<L, O: OrderStore, C>(
             .await?
         {
             EndOutcome::Ended(order) => {
-                tracing::info!(order_id = %order.order_id, member = %order.member.masked(), "unpaid order closed");
+                tracing::info!(order_id = %order.order_id, member = %order.member.masked(), "unpaid order closed: stock returned");
+                if let Some(void) = order.void_posting() {
+                    // Idempotent; if it fails now, VoidExpiredHolds voids it at its expiry.
+                    if let Err(e) = app.ledger.post(&void).await {
+                        tracing::warn!(order_id = %order.order_id, error = %e, "delivery fee hold not voided now");
+                    }
+                }
                 summary.closed += 1;
             }
             EndOutcome::NotPending(_) | EndOutcome::Missing => summary.waiting += 1,
@@ -132,6 +139,9 @@ async fn redrive<L: LedgerStore, O: OrderStore, C>(
     now: BusinessTime,
     summary: &mut Summary,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let order =
+        &linli::store::placing::settle_fee_hold(&app.ledger, &app.orders, order.clone(), now)
+            .await?;
     let Some(posting) = order.pay_posting() else {
         app.orders.retire(&order.order_id).await?;
         summary.retired += 1;

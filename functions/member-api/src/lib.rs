@@ -19,9 +19,10 @@
 //!   (`subscriptions.rs`).
 //! - `POST /api/delivery/quote` `{address, items, priority?}` → a signed 5-minute quote: the
 //!   store, the fee in cash and in points with every factor (`delivery.rs`).
-//! - `POST /api/orders` `{store_id, items: [{sku, qty}], fulfilment, address?}` → 201 with the
-//!   order and the `wx.requestPayment` parameters; `GET /api/orders/{id}`;
-//!   `POST /api/orders/{id}/cancel` (see `orders.rs`).
+//! - `POST /api/orders` `{store_id, items: [{sku, qty}], fulfilment: "pickup"}` or a delivery
+//!   `{quote_id, fee: "cash" | "points" | "free"}` → 201 with the order and the
+//!   `wx.requestPayment` parameters (`placing.rs`); `GET /api/orders/{id}`;
+//!   `POST /api/orders/{id}/cancel` (`orders.rs`).
 //!
 //! Errors are `{"error": {"code", "message", "field"?}}` with the matching status. "Now" is the
 //! request's `requestContext.timeEpoch`.
@@ -32,6 +33,7 @@ mod browse;
 mod delivery;
 mod member_code;
 mod orders;
+mod placing;
 mod points;
 mod refunds;
 mod subscriptions;
@@ -122,7 +124,7 @@ fn source_ip(request: &Request) -> String {
 
 pub async fn handle<L, M, C, O>(app: &App<L, M, C, O>, request: Request) -> Response<Body>
 where
-    L: LedgerStore + linli::store::ledger::Standings,
+    L: LedgerStore + linli::store::ledger::Standings + linli::store::ledger::PostWith + Sync,
     M: Members,
     C: CatalogStore,
     O: OrderStore + RefundStore,
@@ -151,7 +153,7 @@ where
         ("GET", ["api", "stores"]) => browse::stores(app, &request).await,
         ("GET", ["api", "stores", id, "skus"]) => browse::skus(app, id).await,
         ("POST", ["api", "delivery", "quote"]) => delivery::quote(app, &request, now).await,
-        ("POST", ["api", "orders"]) => orders::place(app, &request, now).await,
+        ("POST", ["api", "orders"]) => placing::place(app, &request, now).await,
         ("GET", ["api", "orders", id]) => orders::show(app, &request, id, now).await,
         ("POST", ["api", "orders", id, "cancel"]) => orders::cancel(app, &request, id, now).await,
         ("POST", ["api", "orders", id, "refund"]) => refunds::refund(app, &request, id, now).await,

@@ -26,7 +26,8 @@ async fn main() -> Result<(), Error> {
         members: DynamoMembers::new(dynamodb.clone(), ledger_table.clone()),
         reminders: DynamoReminders::new(dynamodb.clone(), ledger_table),
         catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
-        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
+        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?)
+            .with_catalog(required(&ProcessEnv, "TABLE_CATALOG")?),
         rules: DynamoRules::new(dynamodb.clone(), config_table.clone()),
         weather: DynamoWeather::new(dynamodb.clone(), config_table.clone()),
         delivery_rules: DynamoDeliveryRules::new(dynamodb, config_table),

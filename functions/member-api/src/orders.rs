@@ -1,38 +1,27 @@
-//! Orders: `POST /api/orders`, `GET /api/orders/{id}`, `POST /api/orders/{id}/cancel`.
+//! Orders: `GET /api/orders/{id}`, `POST /api/orders/{id}/cancel` (placing is `placing.rs`).
 //!
-//! The server prices every order from the catalog (any price the client sends is ignored),
-//! prepares the payment with WeChat Pay (`pay/unifiedorder`, JSAPI, `out_trade_no` = order id,
-//! `time_expire` = the payment deadline) and only then stores the order, pending, so a failed
-//! prepare leaves nothing behind. The answer carries the `wx.requestPayment` parameters, signed
-//! with the order's sign type; pay-notify marks the order paid, housekeeping closes it unpaid
-//! after the deadline. Another member's order is a 404, never a 403: ids are not confirmed.
+//! An order is paid through WeChat Pay (`pay/unifiedorder`, JSAPI, `out_trade_no` = order id,
+//! `time_expire` = the payment deadline); its answer carries the `wx.requestPayment`
+//! parameters, signed with the order's sign type; pay-notify marks the order paid, housekeeping
+//! closes it unpaid after the deadline. Cancelling (or closing) puts the lines back in stock in
+//! the same transaction and voids a delivery fee's points hold. Another member's order is a
+//! 404, never a 403: ids are not confirmed.
 
 use crate::account::authenticate;
 use crate::answer::{error, invalid, not_found, reply, store_failed, Refusal};
-use crate::{source_ip, App};
+use crate::App;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use linli::catalog::valid_coordinate;
-use linli::ids::{OrderId, StoreId};
-use linli::order::{
-    price, Address, Fulfilment, ItemRequest, Order, OrderError, OrderStatus, MAX_LINES,
-    PAYMENT_WINDOW_MS,
-};
+use linli::ids::OrderId;
+use linli::order::{Address, ItemRequest, Order, OrderStatus, MAX_LINES};
 use linli::paying::Prepared;
-use linli::store::catalog::CatalogStore;
+use linli::store::ledger::LedgerStore;
 use linli::store::orders::{EndOutcome, OrderStore};
 use linli::store::refunds::RefundStore;
 use linli::time::BusinessTime;
-use linli::wechat::pay_api::{CloseOutcome, PayApiError, Prepay};
+use linli::wechat::pay_api::{CloseOutcome, PayApiError};
 use serde_json::{json, Value};
-
-/// What `POST /api/orders` asked for, checked field by field.
-struct Placement {
-    store_id: StoreId,
-    items: Vec<ItemRequest>,
-    fulfilment: Fulfilment,
-    address: Option<Address>,
-}
 
 pub(crate) fn read_items(body: &Value) -> Result<Vec<ItemRequest>, Refusal> {
     let Some(items) = body.get("items").and_then(Value::as_array) else {
@@ -93,41 +82,8 @@ pub(crate) fn read_address(body: &Value) -> Result<Address, Refusal> {
     })
 }
 
-fn read_placement(raw: &[u8]) -> Result<Placement, Refusal> {
-    let body: Value = serde_json::from_slice(raw)
-        .ok()
-        .filter(Value::is_object)
-        .ok_or_else(|| Refusal::from(invalid("body", "the body must be a JSON object")))?;
-    let store_id = body
-        .get("store_id")
-        .and_then(Value::as_str)
-        .and_then(|s| StoreId::parse(s).ok())
-        .ok_or_else(|| Refusal::from(invalid("store_id", "store_id must name a store")))?;
-    let fulfilment = match body.get("fulfilment").and_then(Value::as_str) {
-        Some("pickup") => Fulfilment::Pickup,
-        Some("delivery") => Fulfilment::Delivery,
-        _ => {
-            return Err(invalid(
-                "fulfilment",
-                "fulfilment must be \"pickup\" or \"delivery\"",
-            )
-            .into())
-        }
-    };
-    let address = match fulfilment {
-        Fulfilment::Delivery => Some(read_address(&body)?),
-        Fulfilment::Pickup => None,
-    };
-    Ok(Placement {
-        store_id,
-        items: read_items(&body)?,
-        fulfilment,
-        address,
-    })
-}
-
 /// The order as the member sees it.
-fn view(order: &Order) -> Value {
+pub(crate) fn view(order: &Order) -> Value {
     let lines: Vec<Value> = order
         .lines
         .iter()
@@ -154,6 +110,15 @@ fn view(order: &Order) -> Value {
     if let Some(address) = &order.address {
         v["address"] = json!(address);
     }
+    if let Some(d) = &order.delivery {
+        v["delivery"] = json!({
+            "fee": d.fee, "fee_fen": d.fee_fen, "points": d.points, "fee_waived": d.fee_waived,
+            "priority": d.priority, "distance_m": d.distance_m, "factors": d.factors,
+            "platform": d.route.platform, "platform_name": d.route.platform.name(),
+            "fallbacks": d.route.fallbacks, "promised_minutes": d.route.promised_minutes,
+            "route_reasons": d.route.reasons,
+        });
+    }
     if let Some(payment) = &order.payment {
         v["paid_at"] = json!(payment.paid_at.to_string());
         if let Some(earned) = &payment.earned {
@@ -167,11 +132,7 @@ fn view(order: &Order) -> Value {
     v
 }
 
-fn random() -> u128 {
-    u128::from(fastrand::u64(..)) << 64 | u128::from(fastrand::u64(..))
-}
-
-fn pay_unavailable(e: &PayApiError) -> Response<Body> {
+pub(crate) fn pay_unavailable(e: &PayApiError) -> Response<Body> {
     tracing::warn!(error = %e, "WeChat Pay did not prepare or close the payment");
     error(
         StatusCode::BAD_GATEWAY,
@@ -181,88 +142,11 @@ fn pay_unavailable(e: &PayApiError) -> Response<Body> {
     )
 }
 
-pub async fn place<L, M, C: CatalogStore, O: OrderStore>(
+pub(crate) fn pay_params<L, M, C, O>(
     app: &App<L, M, C, O>,
-    request: &Request,
+    order: &Order,
     now: BusinessTime,
-) -> Response<Body> {
-    let session = match authenticate(app, request, now) {
-        Ok(s) => s,
-        Err(refused) => return refused.into(),
-    };
-    let placement = match read_placement(request.body().as_ref()) {
-        Ok(p) => p,
-        Err(refused) => return refused.into(),
-    };
-    let store = match app.catalog.store(&placement.store_id).await {
-        Ok(Some(store)) => store,
-        Ok(None) => return invalid("store_id", "no such store"),
-        Err(e) => return store_failed(&e),
-    };
-    let catalog = match app.catalog.skus(&store.store_id).await {
-        Ok(skus) => skus,
-        Err(e) => return store_failed(&e),
-    };
-    let priced = match price(&placement.items, &catalog) {
-        Ok(priced) => priced,
-        Err(OrderError::Invalid { field, message }) => return invalid(&field, &message),
-        Err(OrderError::OutOfStock {
-            field,
-            sku,
-            available,
-        }) => {
-            let message = format!("only {available} of {sku} left");
-            return error(StatusCode::CONFLICT, "out_of_stock", &message, Some(&field));
-        }
-    };
-    let order_id = OrderId::generate(now, random());
-    let deadline = now.plus_ms(PAYMENT_WINDOW_MS);
-    let description = format!("邻里 {}", store.name);
-    let prepay = Prepay {
-        order: &order_id,
-        description: &description,
-        amount: priced.goods_fen,
-        payer: &session.payer,
-        client_ip: &source_ip(request),
-        notify_url: app.pay.payment_notify_url(),
-        expires_at: deadline,
-    };
-    let prepared = match app.pay.prepay(&prepay, now).await {
-        Ok(prepared) => prepared,
-        Err(e) => return pay_unavailable(&e),
-    };
-    let order = Order {
-        order_id,
-        member: session.member.clone(),
-        payer: session.payer.clone(),
-        store_id: store.store_id,
-        fulfilment: placement.fulfilment,
-        address: placement.address,
-        lines: priced.lines,
-        goods_fen: priced.goods_fen,
-        amount_fen: priced.goods_fen,
-        status: OrderStatus::Pending,
-        placed_at: now,
-        pay_deadline: deadline,
-        sign_type: prepared.sign_type,
-        pay_api: prepared.api,
-        prepay_id: prepared.prepay_id,
-        payment: None,
-        ended_at: None,
-        refund_requested_fen: linli::money::Fen::ZERO,
-        refunded_fen: linli::money::Fen::ZERO,
-    };
-    let cost = match app.orders.create(&order).await {
-        Ok(cost) => cost,
-        Err(e) => return store_failed(&e),
-    };
-    tracing::info!(order_id = %order.order_id, member = %order.member.masked(), amount_fen = order.amount_fen.value(), wru = cost.total(), "order placed");
-    let mut body = view(&order);
-    body["pay_params"] = pay_params(app, &order, now);
-    reply(StatusCode::CREATED, body)
-}
-
-fn pay_params<L, M, C, O>(app: &App<L, M, C, O>, order: &Order, now: BusinessTime) -> Value {
+) -> Value {
     match app.pay.pay_params(&Prepared::of(order), now) {
         Ok(params) => serde_json::to_value(params).unwrap_or(Value::Null),
         Err(e) => {
@@ -317,7 +201,23 @@ pub async fn show<L, M, C, O: OrderStore + RefundStore>(
     reply(StatusCode::OK, body)
 }
 
-pub async fn cancel<L, M, C, O: OrderStore>(
+/// Voids the points hold of an order that ended unpaid (idempotent: `void:order:<id>`). A
+/// failure is logged: housekeeping voids the hold at its expiry anyway.
+pub(crate) async fn void_hold<L: LedgerStore>(ledger: &L, order: &Order) {
+    let Some(void) = order.void_posting() else {
+        return;
+    };
+    match ledger.post(&void).await {
+        Ok(posted) => {
+            tracing::info!(order_id = %order.order_id, member = %order.member.masked(), returned = posted.outcome.result.available_delta.value(), "delivery fee hold voided")
+        }
+        Err(e) => {
+            tracing::warn!(order_id = %order.order_id, error = %e, "hold not voided now: housekeeping voids it at its expiry")
+        }
+    }
+}
+
+pub async fn cancel<L: LedgerStore, M, C, O: OrderStore>(
     app: &App<L, M, C, O>,
     request: &Request,
     id: &str,
@@ -362,9 +262,14 @@ pub async fn cancel<L, M, C, O: OrderStore>(
     {
         Ok(EndOutcome::Ended(order)) => {
             tracing::info!(order_id = %order.order_id, member = %order.member.masked(), "order cancelled");
+            void_hold(&app.ledger, &order).await;
             reply(StatusCode::OK, view(&order))
         }
-        Ok(EndOutcome::NotPending(order)) => not_pending(&order),
+        Ok(EndOutcome::NotPending(order)) => {
+            // Ended by an earlier try (or the sweep): its hold's void may still be due.
+            void_hold(&app.ledger, &order).await;
+            not_pending(&order)
+        }
         Ok(EndOutcome::Missing) => not_found("order_not_found", "no such order"),
         Err(e) => store_failed(&e),
     }

@@ -302,14 +302,14 @@ async fn settle<O: OrderStore + RefundStore>(
             let earned = order.payment.as_ref().and_then(|p| p.earned.as_ref());
             tracing::info!(order_id = %order.order_id, member = %order.member.masked(), amount_fen = order.amount_fen.value(), wru = cost.total(), rules_version = earned.map(|e| e.rules_version), earned = earned.map(|e| e.explanation.as_str()), "order paid");
             count_purchase(app, &order, paid_at).await;
-            emit(app, &order).await
+            emit(app, &order, now).await
         }
         Ok(PaidOutcome::AlreadyPaid(order)) => {
             let same =
                 order.payment.as_ref().map(|p| &p.transaction_id) == Some(&payment.transaction_id);
             if same {
                 tracing::info!(order_id = %order.order_id, "repeat notify: messages re-sent");
-                return emit(app, &order).await;
+                return emit(app, &order, now).await;
             }
             let expected = Some(order.amount_fen);
             anomaly(
@@ -379,7 +379,14 @@ async fn count_purchase<O>(app: &App<O>, order: &Order, paid_at: BusinessTime) {
     }
 }
 
-async fn emit<O>(app: &App<O>, order: &Order) -> Response<Body> {
+async fn emit<O: OrderStore>(app: &App<O>, order: &Order, now: BusinessTime) -> Response<Body> {
+    let order =
+        match linli::store::placing::settle_fee_hold(&app.ledger, &app.orders, order.clone(), now)
+            .await
+        {
+            Ok(order) => order,
+            Err(e) => return retry_later("checking the delivery fee's points hold", &e),
+        };
     let Some(posting) = order.pay_posting() else {
         tracing::info!(order_id = %order.order_id, "nothing to post (under 1 yuan of goods)");
         return success();

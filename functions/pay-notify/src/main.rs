@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
     let app = App {
-        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
+        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?)
+            .with_catalog(required(&ProcessEnv, "TABLE_CATALOG")?),
         ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
         reminders: DynamoReminders::new(dynamodb.clone(), ledger_table),
         rules: DynamoRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),

@@ -12,4 +12,6 @@ pub use quote::{eligible, make_quote, Candidate, Quote, QuoteError, QuoteKey, QU
 pub use routing::{
     route, Heat, Platform, PlatformOffer, Route, RoutingError, RoutingRules, StoreOption,
 };
-pub use rules::{Band, DeliveryRules, DeliveryRulesError, FeeBand, HotSku, Weather, BP_ONE};
+pub use rules::{
+    Band, DeliveryRules, DeliveryRulesError, FeeBand, HotSku, PlatformTerms, Weather, BP_ONE,
+};

@@ -1,8 +1,10 @@
 //! The delivery pricing rules (seed 000) as data: fee bands, points per yuan of fee, peaks,
-//! weather factors, tier discounts, the free-delivery threshold and what lowers it, priority.
+//! weather factors, tier discounts, the free-delivery threshold and what lowers it, priority, and
+//! the courier platforms' terms routing chooses among.
 //! Operators change them with `linli-admin delivery set <file.toml>`; every field is checked
 //! before they apply.
 
+use super::routing::{Platform, PlatformOffer};
 use crate::rules::earning::Tier;
 use crate::time::BusinessTime;
 use serde::{Deserialize, Serialize};
@@ -119,6 +121,39 @@ pub struct DeliveryRules {
     /// Priority delivery: extra points when the fee is paid in points, extra fen in cash.
     pub priority_points: i64,
     pub priority_fen: i64,
+    /// The courier platforms routing chooses among, with what each charges and promises.
+    #[serde(default = "default_platforms")]
+    pub platforms: Vec<PlatformTerms>,
+}
+
+/// A courier platform's terms as the chain contracted them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformTerms {
+    pub platform: Platform,
+    /// What the platform charges the store per delivery, fen.
+    pub fee_fen: i64,
+    /// Minutes from dispatch to delivery it promises.
+    pub promised_minutes: u32,
+    /// Stores it does not serve (empty = all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_at: Vec<String>,
+}
+
+fn default_platforms() -> Vec<PlatformTerms> {
+    [
+        (Platform::Dada, 600, 40),
+        (Platform::SfSameCity, 800, 30),
+        (Platform::Meituan, 700, 35),
+    ]
+    .into_iter()
+    .map(|(platform, fee_fen, promised_minutes)| PlatformTerms {
+        platform,
+        fee_fen,
+        promised_minutes,
+        not_at: vec![],
+    })
+    .collect()
 }
 
 fn band(name: &str, from: (u32, u32), until: (u32, u32), factor_bp: i64, lowers_fen: i64) -> Band {
@@ -162,6 +197,7 @@ impl Default for DeliveryRules {
             quiet_hours: vec![band("闲时", (14, 0), (17, 0), 0, 1_000)],
             priority_points: 30,
             priority_fen: 300,
+            platforms: default_platforms(),
         }
     }
 }
@@ -192,7 +228,43 @@ impl DeliveryRules {
             (0..=100_000).contains(&self.priority_fen),
             "priority_fen",
             "0 to ¥1,000",
-        )
+        )?;
+        self.validate_platforms()
+    }
+
+    fn validate_platforms(&self) -> Result<(), DeliveryRulesError> {
+        check(
+            !self.platforms.is_empty(),
+            "platforms",
+            "at least one courier platform",
+        )?;
+        for (i, terms) in self.platforms.iter().enumerate() {
+            let field = format!("platforms[{i}]");
+            let again = self.platforms[..i]
+                .iter()
+                .any(|t| t.platform == terms.platform);
+            check(!again, &field, "each platform once")?;
+            check(
+                (0..=100_000).contains(&terms.fee_fen)
+                    && (1..=600).contains(&terms.promised_minutes),
+                &field,
+                "a fee of 0 to ¥1,000 and a promise of 1 to 600 minutes",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The platforms' offers for a delivery from `store`.
+    pub fn offers(&self, store: &str) -> Vec<PlatformOffer> {
+        self.platforms
+            .iter()
+            .map(|t| PlatformOffer {
+                platform: t.platform,
+                available: !t.not_at.iter().any(|s| s == store),
+                fee_fen: t.fee_fen,
+                promised_minutes: t.promised_minutes,
+            })
+            .collect()
     }
 
     fn validate_distances(&self) -> Result<(), DeliveryRulesError> {

@@ -18,6 +18,9 @@ pub enum AnomalyKind {
     DoublePayment,
     /// A payment for an order Linli never created.
     UnknownOrder,
+    /// A payment for a delivery whose fee's points hold had lapsed (voided at its expiry before
+    /// the payment came): the fee is waived, the delivery goes ahead.
+    HoldLapsed,
 }
 
 impl AnomalyKind {
@@ -27,6 +30,7 @@ impl AnomalyKind {
             Self::LatePayment => "late_payment",
             Self::DoublePayment => "double_payment",
             Self::UnknownOrder => "unknown_order",
+            Self::HoldLapsed => "hold_lapsed",
         }
     }
 }

@@ -3,10 +3,12 @@
 //! (payment deadline passed) / `cancelled` (the member gave up). Later issues add delivery states.
 
 mod anomaly;
+mod delivery;
 mod pricing;
 mod refund;
 
 pub use anomaly::{Anomaly, AnomalyKind};
+pub use delivery::{Delivery, FeeChoice, FeeError, HOLD_GRACE_MS};
 pub use pricing::{price, ItemRequest, OrderError, Priced, MAX_LINES, MAX_QTY};
 pub use refund::{
     clawback, late_payment_refund_id, member_refund_id, refund_growth, staff_refund_id, Refund,
@@ -146,6 +148,13 @@ pub struct Order {
     /// Refunds WeChat Pay settled.
     #[serde(default)]
     pub refunded_fen: Fen,
+    /// The delivery's terms (fee, route), for a delivery ordered against a quote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+    /// The order took its lines out of stock when placed (released if it ends unpaid). Orders
+    /// placed before stock was reserved have `false` and release nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stock_reserved: bool,
 }
 
 impl Order {
@@ -216,14 +225,18 @@ impl Order {
                 fen: self.goods_fen,
                 thresholds: Some(thresholds),
             });
-        let ops = if points.is_positive() {
-            vec![Op::Earn {
+        let mut ops: Vec<Op> = self
+            .delivery
+            .as_ref()
+            .and_then(|d| d.capture(&self.order_id))
+            .into_iter()
+            .collect();
+        if points.is_positive() {
+            ops.push(Op::Earn {
                 source: Source::Pay,
                 points,
-            }]
-        } else {
-            vec![]
-        };
+            });
+        }
         if ops.is_empty() && growth.is_none() {
             return None;
         }
@@ -237,6 +250,34 @@ impl Order {
         posting.explanation = decision.map(|d| d.explanation.clone());
         posting.growth = growth;
         Some(posting)
+    }
+
+    /// The hold a points-paid delivery fee takes when the order is placed.
+    pub fn hold_posting(&self) -> Option<PostingRequest> {
+        self.delivery.as_ref()?.hold_posting(
+            &self.order_id,
+            &self.member,
+            self.placed_at,
+            self.pay_deadline,
+        )
+    }
+
+    /// The void of the fee's hold once the order ended unpaid (at its end time).
+    pub fn void_posting(&self) -> Option<PostingRequest> {
+        let held = self.delivery.as_ref()?.held_points();
+        let ended = matches!(self.status, OrderStatus::Closed | OrderStatus::Cancelled);
+        if !held.is_positive() || !ended {
+            return None;
+        }
+        let at = self.ended_at.unwrap_or(self.placed_at);
+        Some(PostingRequest::new(
+            PostingId::void_order(&self.order_id),
+            self.member.clone(),
+            at,
+            vec![Op::Void {
+                order: self.order_id.clone(),
+            }],
+        ))
     }
 
     /// What can still be refunded: paid and not yet asked back.
@@ -292,6 +333,8 @@ mod tests {
             ended_at: None,
             refund_requested_fen: Fen::ZERO,
             refunded_fen: Fen::ZERO,
+            delivery: None,
+            stock_reserved: false,
         }
     }
 
@@ -374,5 +417,55 @@ stores = ["sh-001"]
         let o = order(100);
         assert_eq!(o.sweep_shard(), o.sweep_shard());
         assert!(o.sweep_shard() < SWEEP_SHARDS);
+    }
+
+    #[test]
+    fn a_points_paid_delivery_captures_with_the_payment_and_voids_when_it_ends_unpaid() {
+        use crate::delivery::{Heat, Platform, Route};
+        let mut o = order(3_000);
+        let route = Route {
+            store_id: o.store_id.clone(),
+            platform: Platform::Dada,
+            fallbacks: vec![Platform::Meituan],
+            promised_minutes: 40,
+            courier_fee_fen: 600,
+            reasons: vec![],
+        };
+        let heat = Heat::of((31.2, 121.4), o.placed_at, &route, 500, 50);
+        o.delivery = Some(Delivery {
+            fee: FeeChoice::Points,
+            fee_fen: 0,
+            points: 50,
+            priority: false,
+            distance_m: 1_200,
+            factors: vec![],
+            quoted_at: o.placed_at,
+            route,
+            heat,
+            fee_waived: false,
+        });
+        let pay = o.pay_posting().unwrap();
+        assert_eq!(
+            pay.ops,
+            vec![
+                Op::Capture {
+                    order: o.order_id.clone(),
+                    usage: crate::ledger::Usage::DeliveryFee
+                },
+                Op::Earn {
+                    source: Source::Pay,
+                    points: Points::new(30)
+                }
+            ]
+        );
+        pay.validate().unwrap();
+        assert!(o.void_posting().is_none(), "a paid order keeps its hold");
+        o.status = OrderStatus::Cancelled;
+        o.ended_at = Some(o.placed_at.plus_ms(60_000));
+        let void = o.void_posting().unwrap();
+        assert_eq!(void.id, PostingId::void_order(&o.order_id));
+        assert_eq!(void.at, o.placed_at.plus_ms(60_000));
+        o.delivery.as_mut().unwrap().fee = FeeChoice::Cash;
+        assert!(o.void_posting().is_none(), "nothing held for a cash fee");
     }
 }

@@ -48,6 +48,11 @@ fn store_pk(id: &StoreId) -> String {
     format!("STORE#{id}")
 }
 
+/// The key of `sku`'s item at `store` (its price and stock).
+pub(crate) fn sku_key(store: &StoreId, sku: &crate::ids::SkuId) -> Item {
+    key(store_pk(store), format!("SKU#{sku}"))
+}
+
 #[derive(Serialize, Deserialize)]
 struct StoreAttributes {
     store_id: String,
@@ -141,7 +146,7 @@ impl CatalogStore for DynamoCatalog {
             key: store_pk(store),
             why: e.to_string(),
         })?;
-        let item = with_attributes(key(store_pk(store), format!("SKU#{}", sku.sku)), attributes);
+        let item = with_attributes(sku_key(store, &sku.sku), attributes);
         self.put(item).await
     }
 

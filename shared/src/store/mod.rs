@@ -9,6 +9,7 @@ mod error;
 pub mod ledger;
 pub mod members;
 pub mod orders;
+pub mod placing;
 pub mod pos;
 pub mod refunds;
 pub mod reminders;

@@ -10,6 +10,8 @@
 //! `SWEEP#anomaly#<0..15>` for operators.
 
 use super::ledger::item::{key, Item};
+use super::ledger::PostWith;
+use super::placing::Placed;
 use super::wru::{item_size, WriteCost};
 use super::{put_if_absent, StoreError};
 use crate::ids::OrderId;
@@ -48,6 +50,13 @@ pub enum EndOutcome {
 pub trait OrderStore {
     /// Stores a new order (never overwrites one).
     fn create(&self, order: &Order) -> impl Future<Output = Result<WriteCost, StoreError>> + Send;
+    /// Stores a new order with its stock taken and its delivery fee's points held, all in one
+    /// transaction (see `placing`).
+    fn place<L: PostWith + Sync>(
+        &self,
+        order: &Order,
+        ledger: &L,
+    ) -> impl Future<Output = Result<Placed, StoreError>> + Send;
     /// The order (consistent read).
     fn get(&self, id: &OrderId) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
     /// pending → paid with `payment`.
@@ -77,15 +86,23 @@ pub trait OrderStore {
     ) -> impl Future<Output = Result<Vec<OrderId>, StoreError>> + Send;
     /// Takes the order out of the sweep: nothing more awaits it.
     fn retire(&self, id: &OrderId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Waives the delivery fee of a paid order whose points hold lapsed (its payment then
+    /// captures nothing); the order as it now stands.
+    fn waive_fee(
+        &self,
+        id: &OrderId,
+    ) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
 }
 
 #[derive(Clone, Debug)]
 pub struct DynamoOrders {
     pub(super) client: Client,
     pub(super) table: String,
+    /// The Catalog table, where placing takes stock and ending returns it.
+    pub(super) catalog: Option<String>,
 }
 
-pub(super) fn order_key(id: &OrderId) -> Item {
+pub(crate) fn order_key(id: &OrderId) -> Item {
     key(format!("ORDER#{id}"), ORDER_SK.to_owned())
 }
 
@@ -128,6 +145,7 @@ impl DynamoOrders {
         Self {
             client,
             table: table.into(),
+            catalog: None,
         }
     }
 
@@ -167,6 +185,14 @@ impl DynamoOrders {
 }
 
 impl OrderStore for DynamoOrders {
+    async fn place<L: PostWith + Sync>(
+        &self,
+        order: &Order,
+        ledger: &L,
+    ) -> Result<Placed, StoreError> {
+        self.place_order(order, ledger).await
+    }
+
     async fn create(&self, order: &Order) -> Result<WriteCost, StoreError> {
         let item = order_item(order)?;
         let mut cost = WriteCost::default();
@@ -241,6 +267,16 @@ impl OrderStore for DynamoOrders {
             status,
             OrderStatus::Closed | OrderStatus::Cancelled
         ));
+        match self.get(id).await? {
+            None => return Ok(EndOutcome::Missing),
+            Some(order) if order.status != OrderStatus::Pending => {
+                return Ok(EndOutcome::NotPending(order))
+            }
+            Some(order) if order.stock_reserved => {
+                return self.end_with_stock(&order, status, at).await
+            }
+            Some(_) => {}
+        }
         let outcome = self
             .update_pending(
                 id,
@@ -310,6 +346,27 @@ impl OrderStore for DynamoOrders {
                 _ => Err(corrupt("?", "sweep entry without pk")),
             })
             .collect()
+    }
+
+    async fn waive_fee(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(id)))
+            .update_expression("SET delivery.fee_waived = :yes")
+            .condition_expression("attribute_exists(delivery)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => out.attributes.map(decode_order).transpose(),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+                other => Err(StoreError::dynamo("UpdateItem", other)),
+            },
+        }
     }
 
     async fn retire(&self, id: &OrderId) -> Result<(), StoreError> {

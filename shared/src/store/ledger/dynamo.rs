@@ -36,7 +36,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
-pub(super) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+pub(crate) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 /// BatchGetItem's limit on keys per request.
 const MAX_BATCH_GET: usize = 100;
 pub(super) const TRANSACTION_CONFLICT: &str = "TransactionConflict";
@@ -56,6 +56,27 @@ enum Cancelled {
     ProfileMoved(Option<Box<Item>>),
     /// Another transaction was working on the same items.
     Conflict,
+    /// A write the caller added failed its condition (its index among them, its old item).
+    Extra(usize, Option<Box<Item>>),
+}
+
+/// A write the caller adds to a posting's transaction.
+#[derive(Clone, Debug)]
+pub struct ExtraWrite {
+    pub item: TransactWriteItem,
+    /// What it writes, for the write cost (e.g. "order", "stock").
+    pub label: &'static str,
+    /// Its item's size in bytes.
+    pub size: usize,
+}
+
+/// What a posting written together with the caller's own writes found.
+#[derive(Debug)]
+pub enum PostedWith {
+    /// The posting and every extra write committed (or the posting had: a replay).
+    Posted(Posted),
+    /// The extra write at `index` failed its condition: nothing was written.
+    ExtraRefused { index: usize, old: Option<Item> },
 }
 
 impl DynamoLedger {
@@ -142,6 +163,7 @@ impl DynamoLedger {
         applied: &Applied,
         profile_item: &Item,
         before: &Profile,
+        extra: &[ExtraWrite],
     ) -> Result<Result<WriteCost, Cancelled>, StoreError> {
         let mut cost = WriteCost::default();
         let put = self.posting_put(&applied.posting, &mut cost)?;
@@ -152,6 +174,11 @@ impl DynamoLedger {
         ];
         if let Some(change) = &applied.tier_change {
             items.push(self.tier_change_put(change, &mut cost)?);
+        }
+        let extra_from = items.len();
+        for write in extra {
+            cost.add_transactional(write.label, write.size);
+            items.push(write.item.clone());
         }
         let sent = self
             .client
@@ -168,7 +195,7 @@ impl DynamoLedger {
                     }
                     _ => return Err(StoreError::dynamo("TransactWriteItems", error)),
                 };
-                match classify(&reasons) {
+                match classify(&reasons, extra_from) {
                     Some(cancelled) => Ok(Err(cancelled)),
                     None => Err(StoreError::dynamo("TransactWriteItems", error)),
                 }
@@ -272,21 +299,30 @@ impl DynamoLedger {
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
     }
 
-    async fn post_here(&self, request: &PostingRequest) -> Result<Posted, StoreError> {
+    async fn post_here(
+        &self,
+        request: &PostingRequest,
+        extra: &[ExtraWrite],
+    ) -> Result<PostedWith, StoreError> {
         let mut profile_item = self.get(profile_key(&request.member)).await?;
         for attempt in 1..=self.retry.max_attempts {
             let Some(current) = profile_item.take() else {
                 return match self.stored_posting(&request.member, &request.id).await? {
-                    Some(stored) => replayed(&stored, request, attempt),
+                    Some(stored) => replayed(&stored, request, attempt).map(PostedWith::Posted),
                     None => Err(LedgerError::UnknownMember.into()),
                 };
             };
             let before = decode_profile(&current)?;
             let applied = match apply(&before, request) {
                 Ok(applied) => applied,
-                Err(error) => return self.refused(request, error, attempt).await,
+                Err(error) => {
+                    return self
+                        .refused(request, error, attempt)
+                        .await
+                        .map(PostedWith::Posted)
+                }
             };
-            match self.write(&applied, &current, &before).await? {
+            match self.write(&applied, &current, &before, extra).await? {
                 Ok(cost) => {
                     tracing::info!(
                         posting = %request.id,
@@ -297,22 +333,23 @@ impl DynamoLedger {
                         attempts = attempt,
                         "posting applied"
                     );
-                    return Ok(Posted {
+                    return Ok(PostedWith::Posted(Posted {
                         outcome: PostingOutcome {
                             result: applied.posting.result,
                             replayed: false,
                         },
                         cost,
                         attempts: attempt,
-                    });
+                    }));
                 }
                 Err(Cancelled::PostingExists(Some(stored))) => {
-                    return replayed(&decode_posting(&stored)?, request, attempt);
+                    return replayed(&decode_posting(&stored)?, request, attempt)
+                        .map(PostedWith::Posted);
                 }
                 Err(Cancelled::PostingExists(None)) => {
                     let stored = self.stored_posting(&request.member, &request.id).await?;
                     return match stored {
-                        Some(stored) => replayed(&stored, request, attempt),
+                        Some(stored) => replayed(&stored, request, attempt).map(PostedWith::Posted),
                         None => Err(StoreError::Corrupt {
                             key: request.id.to_string(),
                             why: "the posting exists but cannot be read".to_owned(),
@@ -322,6 +359,12 @@ impl DynamoLedger {
                 Err(Cancelled::ProfileMoved(now)) => {
                     tracing::debug!(posting = %request.id, attempt, "profile moved: re-deciding");
                     profile_item = now.map(|item| *item);
+                }
+                Err(Cancelled::Extra(index, old)) => {
+                    return Ok(PostedWith::ExtraRefused {
+                        index,
+                        old: old.map(|item| *item),
+                    });
                 }
                 Err(Cancelled::Conflict) => {
                     tracing::debug!(posting = %request.id, attempt, "transaction conflict: retrying");
@@ -347,7 +390,7 @@ impl DynamoLedger {
     }
 }
 
-fn classify(reasons: &[CancellationReason]) -> Option<Cancelled> {
+fn classify(reasons: &[CancellationReason], extra_from: usize) -> Option<Cancelled> {
     let code = |i: usize| reasons.get(i).and_then(CancellationReason::code);
     let old = |i: usize| {
         reasons
@@ -361,6 +404,9 @@ fn classify(reasons: &[CancellationReason]) -> Option<Cancelled> {
     }
     if code(1) == Some(CONDITION_FAILED) {
         return Some(Cancelled::ProfileMoved(old(1)));
+    }
+    if let Some(i) = (extra_from..reasons.len()).find(|&i| code(i) == Some(CONDITION_FAILED)) {
+        return Some(Cancelled::Extra(i - extra_from, old(i)));
     }
     if reasons
         .iter()
@@ -396,6 +442,16 @@ fn replayed(
     })
 }
 
+impl super::PostWith for DynamoLedger {
+    async fn post_with(
+        &self,
+        request: &PostingRequest,
+        extra: &[ExtraWrite],
+    ) -> Result<PostedWith, StoreError> {
+        self.post_here(request, extra).await
+    }
+}
+
 impl LedgerStore for DynamoLedger {
     async fn open(&self, member: &MemberId, at: BusinessTime) -> Result<bool, StoreError> {
         let item = item::new_profile_item(member, at)?;
@@ -426,7 +482,15 @@ impl LedgerStore for DynamoLedger {
     async fn post(&self, request: &PostingRequest) -> Result<Posted, StoreError> {
         let mut request = Cow::Borrowed(request);
         for _ in 0..MAX_MERGE_HOPS {
-            match self.post_here(&request).await {
+            let posted = match self.post_here(&request, &[]).await {
+                Ok(PostedWith::Posted(posted)) => Ok(posted),
+                Ok(PostedWith::ExtraRefused { .. }) => Err(StoreError::Corrupt {
+                    key: request.id.to_string(),
+                    why: "a condition failed on a write the posting did not make".to_owned(),
+                }),
+                Err(e) => Err(e),
+            };
+            match posted {
                 Err(StoreError::Ledger(LedgerError::Merged { into })) => {
                     tracing::info!(
                         posting = %request.id,

@@ -11,7 +11,8 @@ mod merge;
 mod scan;
 mod standing;
 
-pub use dynamo::DynamoLedger;
+pub(crate) use dynamo::CONDITION_FAILED;
+pub use dynamo::{DynamoLedger, ExtraWrite, PostedWith};
 #[cfg(any(test, feature = "memory"))]
 pub use memory::MemoryLedger;
 pub use scan::ProfilePage;
@@ -140,6 +141,18 @@ pub trait LedgerStore {
         cursor: Option<&HistoryCursor>,
         limit: u16,
     ) -> impl Future<Output = Result<HistoryPage, StoreError>> + Send;
+}
+
+/// A posting written in one transaction with the caller's own writes (e.g. a points hold with
+/// the order and its stock): all commit or none. A refused posting is an error as with
+/// `LedgerStore::post`; an extra write whose condition fails is `ExtraRefused`. Merged members
+/// are not followed.
+pub trait PostWith {
+    fn post_with(
+        &self,
+        request: &PostingRequest,
+        extra: &[ExtraWrite],
+    ) -> impl Future<Output = Result<PostedWith, StoreError>> + Send;
 }
 
 /// How hard `post` tries under contention: full-jitter exponential backoff.

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod courier;
 pub mod delivery;
 pub mod ids;
 pub mod ledger;

@@ -43,6 +43,7 @@ fn order(id: &str) -> Order {
         refunded_fen: Fen::ZERO,
         delivery: None,
         stock_reserved: false,
+        dispatch: None,
     }
 }
 

@@ -46,6 +46,7 @@ async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
         refunded_fen: Fen::ZERO,
         delivery: None,
         stock_reserved: false,
+        dispatch: None,
     };
     orders.create(&order).await.unwrap();
     let payment = Payment {

@@ -3,7 +3,9 @@
 //! stock returned by a cancel or the deadline; too few points is a 409 with the shortfall and
 //! nothing held; two members racing for the last unit get one order and one 409. The clock is
 //! pinned to a quiet hour (15:00: no peak, the free-delivery threshold lowered to ¥49) and the
-//! weather is normal, so the standard fee is ¥5 = 50 points.
+//! weather is normal, so the standard fee is ¥5 = 50 points. A paid delivery gets its waybill at
+//! the routed platform's stand-in (Dada: cheapest fee + promised time); with Dada down it fails
+//! over to the next (Meituan) without leaving a waybill behind at Dada.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 use linli::ids::{MemberId, PostingId, TicketId};
@@ -287,4 +289,103 @@ async fn two_members_racing_for_the_last_unit_get_one_order_and_a_409_and_the_de
         (account["available"].as_i64(), account["held"].as_i64()),
         (Some(80), Some(0))
     );
+}
+
+/// The stand-in `platform`'s waybills for `order`.
+async fn waybills(platform: &str, order: &str) -> Vec<Value> {
+    let (status, all) = call("GET", &format!("/_local/{platform}/waybills"), None, None).await;
+    assert_eq!(status, 200, "{all}");
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["order_id"] == order)
+        .cloned()
+        .collect()
+}
+
+/// A paid delivery with its fee in points; answers the order id.
+async fn paid_delivery(tag: &str) -> (String, String) {
+    let sku = format!("OIL-{tag}");
+    let (_, address) = shop(tag, &sku, 5).await;
+    next_hour_of_day(15).await;
+    let (token, member) = login(&format!("test:o-{tag}:u-{tag}")).await;
+    grant(&member, 80, &format!("T-{tag}")).await;
+    let q = quote(&token, &address, &sku, 1).await;
+    let (status, placed) = order(&token, q["quote_id"].as_str().unwrap(), "points").await;
+    assert_eq!(status, 201, "{placed}");
+    (token, placed["order_id"].as_str().unwrap().to_owned())
+}
+
+async fn dispatched(token: &str, id: &str) -> Value {
+    eventually(30, "the waybill", || async {
+        let (_, shown) = call("GET", &format!("/api/orders/{id}"), Some(token), None).await;
+        let waybill = &shown["delivery"]["dispatch"]["waybill"];
+        waybill.is_object().then(|| shown.clone())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_paid_delivery_gets_one_waybill_at_the_routed_platform() {
+    let tag = tag();
+    let (token, id) = paid_delivery(&tag).await;
+    let (status, paid) = call("POST", &format!("/_local/wechatpay/pay/{id}"), None, None).await;
+    assert_eq!(status, 200, "{paid}");
+    let shown = dispatched(&token, &id).await;
+    let waybill = &shown["delivery"]["dispatch"]["waybill"];
+    assert_eq!(waybill["platform"], "dada", "{shown}");
+    let promised =
+        linli::time::BusinessTime::parse_rfc3339(waybill["promised_at"].as_str().unwrap()).unwrap();
+    let created =
+        linli::time::BusinessTime::parse_rfc3339(waybill["created_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        promised.epoch_ms() - created.epoch_ms(),
+        40 * 60_000,
+        "Dada promises 40 minutes"
+    );
+    assert_eq!(waybills("dada", &id).await.len(), 1);
+    // A repeated payment notify (or a Redrive) sends the dispatch again: still one waybill.
+    let (status, _) = call("POST", &format!("/_local/wechatpay/pay/{id}"), None, None).await;
+    assert!(status == 200 || status == 409, "{status}");
+    advance("10m").await;
+    let (status, summary) = fire("HousekeepingFunction", "Redrive").await;
+    assert_eq!(status, 200, "{summary}");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(waybills("dada", &id).await.len(), 1);
+    for other in ["sf", "meituan"] {
+        assert!(waybills(other, &id).await.is_empty(), "{other}");
+    }
+}
+
+#[tokio::test]
+async fn with_dada_down_the_delivery_fails_over_to_the_next_platform_without_a_duplicate() {
+    let tag = tag();
+    let (token, id) = paid_delivery(&tag).await;
+    // Dada fails create, the query that settles it and the cancel that makes sure.
+    let fault = json!({"mode": "fail", "count": 3, "status": 502});
+    let (status, _) = call("POST", "/_local/dada/fault", None, Some(fault)).await;
+    assert_eq!(status, 204);
+    let (status, paid) = call("POST", &format!("/_local/wechatpay/pay/{id}"), None, None).await;
+    assert_eq!(status, 200, "{paid}");
+    let shown = dispatched(&token, &id).await;
+    let dispatch = &shown["delivery"]["dispatch"];
+    assert_eq!(dispatch["waybill"]["platform"], "meituan", "{shown}");
+    assert_eq!(dispatch["tries"][0]["platform"], "dada");
+    assert_eq!(
+        dispatch["tries"][0]["outcome"]["result"], "unsettled",
+        "{dispatch}"
+    );
+    assert!(
+        waybills("dada", &id).await.is_empty(),
+        "no waybill left at Dada"
+    );
+    assert_eq!(waybills("meituan", &id).await.len(), 1);
+    let (status, _) = call(
+        "POST",
+        "/_local/dada/fault",
+        None,
+        Some(json!({"mode": "off"})),
+    )
+    .await;
+    assert_eq!(status, 204);
 }

@@ -51,6 +51,8 @@ use walk::{Budget, LedgerWalk, PASS_BUDGET};
 
 pub struct Settings {
     pub points_queue: String,
+    /// `QUEUE_COURIER_DISPATCH`: Redrive re-sends paid deliveries still without a waybill.
+    pub dispatch_queue: String,
     /// The deployment stage (`LINLI_STAGE`): the dimension of the published metrics.
     pub stage: String,
     /// The subscribe-message templates reminders use.
@@ -72,6 +74,7 @@ impl Settings {
         };
         Ok(Self {
             points_queue: required(source, "QUEUE_POINTS_POSTINGS")?,
+            dispatch_queue: required(source, "QUEUE_COURIER_DISPATCH")?,
             stage: required(source, "LINLI_STAGE")?,
             templates: linli::rules::reminders::ReminderTemplates::from_source(source)?,
             quiet,

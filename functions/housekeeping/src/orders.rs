@@ -5,8 +5,9 @@
 //!   same transaction), and a delivery fee's points hold is voided. If WeChat Pay says it was
 //!   paid after all, it is left alone: the notify marks it paid.
 //! - `Redrive` (hourly): a paid order whose `pay:order` posting is still missing five minutes
-//!   after payment gets its message sent again (same id: it still posts once) — the repair for a
-//!   crash between marking paid and enqueueing.
+//!   after payment gets its message sent again (same id: it still posts once), and a paid
+//!   delivery without a waybill (and not given up) gets its dispatch sent again — the repair
+//!   for a crash between marking paid and enqueueing.
 //!
 //! Either task takes out of the sweep what needs nothing more (paid and posted, or ended). A run
 //! stops starting new work after a time budget and handles at most `PAGE` orders per shard; the
@@ -142,30 +143,45 @@ async fn redrive<L: LedgerStore, O: OrderStore, C>(
     let order =
         &linli::store::placing::settle_fee_hold(&app.ledger, &app.orders, order.clone(), now)
             .await?;
-    let Some(posting) = order.pay_posting() else {
-        app.orders.retire(&order.order_id).await?;
-        summary.retired += 1;
-        return Ok(());
-    };
-    if app
-        .ledger
-        .posting(&order.member, &posting.id)
-        .await?
-        .is_some()
-    {
+    let mut unposted = None;
+    if let Some(posting) = order.pay_posting() {
+        if app
+            .ledger
+            .posting(&order.member, &posting.id)
+            .await?
+            .is_none()
+        {
+            unposted = Some(posting);
+        }
+    }
+    let undispatched = order.delivery.is_some()
+        && order
+            .dispatch
+            .as_ref()
+            .is_none_or(|d| d.waybill.is_none() && d.failed_at.is_none());
+    if unposted.is_none() && !undispatched {
         app.orders.retire(&order.order_id).await?;
         summary.retired += 1;
         return Ok(());
     }
-    let grace_over = posting.at.plus_ms(REDRIVE_GRACE_MS) <= now;
-    if task != Task::Redrive || !grace_over {
+    let paid_at = order.payment.as_ref().map_or(now, |p| p.paid_at);
+    if task != Task::Redrive || paid_at.plus_ms(REDRIVE_GRACE_MS) > now {
         summary.waiting += 1;
         return Ok(());
     }
-    app.publisher
-        .send(&app.settings.points_queue, &Envelope::posting(posting))
-        .await?;
-    tracing::warn!(order_id = %order.order_id, member = %order.member.masked(), "paid order had no posting: message re-sent");
+    if let Some(posting) = unposted {
+        app.publisher
+            .send(&app.settings.points_queue, &Envelope::posting(posting))
+            .await?;
+        tracing::warn!(order_id = %order.order_id, member = %order.member.masked(), "paid order had no posting: message re-sent");
+    }
+    if undispatched {
+        let message = Envelope::dispatch(order.order_id.clone(), now);
+        app.publisher
+            .send(&app.settings.dispatch_queue, &message)
+            .await?;
+        tracing::warn!(order_id = %order.order_id, store = %order.store_id, "paid delivery had no waybill: dispatch re-sent");
+    }
     summary.resent += 1;
     Ok(())
 }

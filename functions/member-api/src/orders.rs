@@ -118,6 +118,19 @@ pub(crate) fn view(order: &Order) -> Value {
             "fallbacks": d.route.fallbacks, "promised_minutes": d.route.promised_minutes,
             "route_reasons": d.route.reasons,
         });
+        if let Some(dispatch) = &order.dispatch {
+            v["delivery"]["dispatch"] = json!({
+                "waybill": dispatch.waybill.as_ref().map(|w| json!({
+                    "platform": w.platform, "platform_name": w.platform.name(),
+                    "waybill_id": w.waybill_id, "created_at": w.created_at.to_string(),
+                    "promised_at": w.promised_at.to_string(), "fee_fen": w.fee_fen,
+                })),
+                "failed_at": dispatch.failed_at.map(|t| t.to_string()),
+                "tries": dispatch.tries.iter().map(|t| json!({
+                    "platform": t.platform, "at": t.at.to_string(), "outcome": t.outcome,
+                })).collect::<Vec<_>>(),
+            });
+        }
     }
     if let Some(payment) = &order.payment {
         v["paid_at"] = json!(payment.paid_at.to_string());

@@ -302,6 +302,7 @@ where
         refunded_fen: Fen::ZERO,
         delivery: draft.delivery,
         stock_reserved: true,
+        dispatch: None,
     };
     let answer = match app.orders.place(&order, &app.ledger).await {
         Ok(Placed::Placed { cost }) => {

@@ -38,6 +38,8 @@ use linli::wechat::xml::{XmlError, MAX_BODY};
 /// The merchant (appid, mch_id, API key) is the pay gateway's (`App::pay`), read once.
 pub struct Settings {
     pub points_queue: String,
+    /// `QUEUE_COURIER_DISPATCH`: paid deliveries go there for their waybill.
+    pub dispatch_queue: String,
     /// Opens v3 notifies' resources (`WECHAT_PAY_API_V3_KEY`, 32 bytes).
     pub api_v3_key: Option<ApiV3Key>,
     /// Verifies v3 notifies (`WECHAT_PAY_PLATFORM_SERIAL` + `WECHAT_PAY_PLATFORM_PUBLIC_KEY`).
@@ -48,6 +50,7 @@ impl Settings {
     pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
         Ok(Self {
             points_queue: required(source, "QUEUE_POINTS_POSTINGS")?,
+            dispatch_queue: required(source, "QUEUE_COURIER_DISPATCH")?,
             api_v3_key: optional(source, "WECHAT_PAY_API_V3_KEY")
                 .map(|k| ApiV3Key::new(k.trim().as_bytes()))
                 .transpose()
@@ -387,19 +390,31 @@ async fn emit<O: OrderStore>(app: &App<O>, order: &Order, now: BusinessTime) -> 
             Ok(order) => order,
             Err(e) => return retry_later("checking the delivery fee's points hold", &e),
         };
-    let Some(posting) = order.pay_posting() else {
-        tracing::info!(order_id = %order.order_id, "nothing to post (under 1 yuan of goods)");
-        return success();
-    };
-    match app
-        .publisher
-        .send(&app.settings.points_queue, &Envelope::posting(posting))
-        .await
-    {
-        Ok(_) => success(),
+    if let Some(posting) = order.pay_posting() {
+        let sent = app
+            .publisher
+            .send(&app.settings.points_queue, &Envelope::posting(posting))
+            .await;
         // The order stays paid: WeChat's retry re-sends, housekeeping's Redrive is the backstop.
-        Err(e) => retry_later("enqueueing the points", &e),
+        if let Err(e) = sent {
+            return retry_later("enqueueing the points", &e);
+        }
+    } else {
+        tracing::info!(order_id = %order.order_id, "nothing to post (under 1 yuan of goods)");
     }
+    let undispatched = order.dispatch.as_ref().is_none_or(|d| d.waybill.is_none());
+    if order.delivery.is_some() && undispatched {
+        let paid_at = order.payment.as_ref().map_or(now, |p| p.paid_at);
+        let message = Envelope::dispatch(order.order_id.clone(), paid_at);
+        if let Err(e) = app
+            .publisher
+            .send(&app.settings.dispatch_queue, &message)
+            .await
+        {
+            return retry_later("enqueueing the courier dispatch", &e);
+        }
+    }
+    success()
 }
 
 fn late_anomaly(notice: &PaidNotice, order: &Order, why: &str, now: BusinessTime) -> Anomaly {

@@ -64,7 +64,14 @@ async fn apply<L: LedgerStore>(app: &App<L>, message: &Received) -> Outcome {
         Ok(envelope) => envelope,
         Err(e) => return dead_letter(app, message, &format!("unreadable envelope: {e}")).await,
     };
-    let Message::Posting(request) = &envelope.message;
+    let Message::Posting(request) = &envelope.message else {
+        return dead_letter(
+            app,
+            message,
+            "not a posting: this queue takes postings only",
+        )
+        .await;
+    };
     match app.ledger.post(request).await {
         Ok(posted) => {
             tracing::info!(

@@ -4,11 +4,13 @@
 
 mod anomaly;
 mod delivery;
+mod dispatch;
 mod pricing;
 mod refund;
 
 pub use anomaly::{Anomaly, AnomalyKind};
 pub use delivery::{Delivery, FeeChoice, FeeError, HOLD_GRACE_MS};
+pub use dispatch::{Dispatch, Step, Try, TryOutcome, Waybill};
 pub use pricing::{price, ItemRequest, OrderError, Priced, MAX_LINES, MAX_QTY};
 pub use refund::{
     clawback, late_payment_refund_id, member_refund_id, refund_growth, staff_refund_id, Refund,
@@ -155,6 +157,9 @@ pub struct Order {
     /// placed before stock was reserved have `false` and release nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stock_reserved: bool,
+    /// Where dispatching its delivery to a courier platform stands (paid deliveries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatch: Option<Dispatch>,
 }
 
 impl Order {
@@ -280,6 +285,24 @@ impl Order {
         ))
     }
 
+    /// The return of a points-paid fee for a delivery that did not happen (`feeback:order:<id>`),
+    /// at `at`. None when no points paid the fee.
+    pub fn feeback_posting(&self, at: BusinessTime) -> Option<PostingRequest> {
+        let points = self.delivery.as_ref()?.held_points();
+        if !points.is_positive() || self.status != OrderStatus::Paid {
+            return None;
+        }
+        Some(PostingRequest::new(
+            PostingId::feeback_order(&self.order_id),
+            self.member.clone(),
+            at,
+            vec![Op::ReturnRedemption {
+                usage: crate::ledger::Usage::DeliveryFee,
+                points,
+            }],
+        ))
+    }
+
     /// What can still be refunded: paid and not yet asked back.
     pub fn refundable(&self) -> Fen {
         if self.status != OrderStatus::Paid {
@@ -335,6 +358,7 @@ mod tests {
             refunded_fen: Fen::ZERO,
             delivery: None,
             stock_reserved: false,
+            dispatch: None,
         }
     }
 

@@ -5,7 +5,7 @@
 //! repeated send is deduplicated (FIFO) or harmless (idempotent consumers); `at` is the cause's
 //! business time, which consumers use as "now".
 
-use crate::ids::{MemberId, PostingId};
+use crate::ids::{MemberId, OrderId, PostingId};
 use crate::ledger::PostingRequest;
 use crate::time::BusinessTime;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,8 @@ pub const ENVELOPE_VERSION: u16 = 1;
 pub enum Message {
     /// A posting for `points-postings.fifo` (pay, refund clawback, POS).
     Posting(PostingRequest),
+    /// A paid delivery order for `courier-dispatch`: create its waybill.
+    Dispatch { order_id: OrderId },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,10 +53,21 @@ impl Envelope {
         }
     }
 
+    /// A dispatch message for a paid delivery order (`dispatch:order:<id>`).
+    pub fn dispatch(order_id: OrderId, at: BusinessTime) -> Self {
+        Self {
+            v: ENVELOPE_VERSION,
+            id: format!("dispatch:order:{order_id}"),
+            at,
+            message: Message::Dispatch { order_id },
+        }
+    }
+
     /// The FIFO message group: per member, so one member's postings apply in order.
     pub fn group(&self) -> Option<&MemberId> {
         match &self.message {
             Message::Posting(request) => Some(&request.member),
+            Message::Dispatch { .. } => None,
         }
     }
 
@@ -79,12 +92,13 @@ impl Envelope {
         }
         let envelope: Self = serde_json::from_str(text)?;
         let expected = match &envelope.message {
-            Message::Posting(request) => request.id.clone(),
+            Message::Posting(request) => request.id.to_string(),
+            Message::Dispatch { order_id } => format!("dispatch:order:{order_id}"),
         };
-        if envelope.id != expected.as_str() {
+        if envelope.id != expected {
             return Err(EnvelopeError::IdMismatch {
                 id: envelope.id,
-                expected: expected.to_string(),
+                expected,
             });
         }
         Ok(envelope)
@@ -94,6 +108,7 @@ impl Envelope {
     pub fn posting_id(&self) -> Option<&PostingId> {
         match &self.message {
             Message::Posting(request) => Some(&request.id),
+            Message::Dispatch { .. } => None,
         }
     }
 }

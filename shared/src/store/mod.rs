@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod checkpoints;
 pub mod dedup;
 pub mod delivery_rules;
+pub mod dispatching;
 mod error;
 pub mod ledger;
 pub mod members;

@@ -86,6 +86,12 @@ pub trait OrderStore {
     ) -> impl Future<Output = Result<Vec<OrderId>, StoreError>> + Send;
     /// Takes the order out of the sweep: nothing more awaits it.
     fn retire(&self, id: &OrderId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces the order's dispatch if nobody changed it since (see `dispatching`).
+    fn save_dispatch(
+        &self,
+        id: &OrderId,
+        next: &crate::order::Dispatch,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Waives the delivery fee of a paid order whose points hold lapsed (its payment then
     /// captures nothing); the order as it now stands.
     fn waive_fee(
@@ -346,6 +352,14 @@ impl OrderStore for DynamoOrders {
                 _ => Err(corrupt("?", "sweep entry without pk")),
             })
             .collect()
+    }
+
+    async fn save_dispatch(
+        &self,
+        id: &OrderId,
+        next: &crate::order::Dispatch,
+    ) -> Result<bool, StoreError> {
+        self.save_dispatch_if_unchanged(id, next).await
     }
 
     async fn waive_fee(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {

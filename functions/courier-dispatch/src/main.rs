@@ -1,0 +1,35 @@
+//! Wiring only: configuration and clients built once, then the handler in `lib.rs`.
+// The runtime's service stack nests deep futures; their layout needs a higher limit.
+#![recursion_limit = "256"]
+
+use courier_dispatch::{handle, App};
+use lambda_runtime::{service_fn, Error};
+use linli::config::{required, ProcessEnv};
+use linli::courier::client::{CourierConfig, Couriers};
+use linli::queue::Publisher;
+use linli::store::catalog::DynamoCatalog;
+use linli::store::delivery_rules::DynamoDeliveryRules;
+use linli::store::ledger::DynamoLedger;
+use linli::store::orders::DynamoOrders;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    linli::log::init_json();
+    let couriers = Couriers::new(CourierConfig::from_source(&ProcessEnv)?)?;
+    let dead_letters = required(&ProcessEnv, "QUEUE_COURIER_DISPATCH_DLQ")?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let app = App {
+        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
+        catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
+        ledger: DynamoLedger::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_LEDGER")?),
+        rules: DynamoDeliveryRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
+        couriers,
+        dead_letters: Some((Publisher::new(aws_sdk_sqs::Client::new(&aws)), dead_letters)),
+    };
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event| async move {
+        Ok::<_, Error>(handle(app, event).await)
+    }))
+    .await
+}

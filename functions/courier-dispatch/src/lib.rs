@@ -186,13 +186,14 @@ async fn shipment<C: CatalogStore>(
         text: String::new(),
     });
     let items: i64 = order.lines.iter().map(|l| l.qty).sum();
+    let (lat, lng) = linli::courier::wgs84_to_gcj02(address.lat, address.lng);
     Ok(Shipment {
         order_id: order.order_id.clone(),
         store_id: order.store_id.to_string(),
         store_name: store.map(|s| s.name).unwrap_or_default(),
         receiver_address: address.text,
-        receiver_lat: address.lat,
-        receiver_lng: address.lng,
+        receiver_lat: lat,
+        receiver_lng: lng,
         receiver_name: format!("邻里会员 {}", order.member.masked()),
         goods_fen: order.goods_fen.value(),
         items: u32::try_from(items.max(1)).unwrap_or(u32::MAX),
@@ -246,11 +247,13 @@ where
     R: DeliveryRulesStore,
 {
     let token = (platform == Platform::Dada).then(new_token);
-    let claimed = current.begin(platform, now, wall_ms(), token.clone());
+    // Everything the call needs is read before the try is claimed: a claimed try is only ever
+    // left open by the call itself.
+    let shipment = shipment(&app.catalog, order, token.as_deref(), &app.couriers, now).await?;
+    let claimed = current.begin(platform, now, wall_ms(), token);
     if !app.orders.save_dispatch(&order.order_id, &claimed).await? {
         return Ok(false);
     }
-    let shipment = shipment(&app.catalog, order, token.as_deref(), &app.couriers, now).await?;
     let next = match app.couriers.create(platform, &shipment).await {
         Ok(created) => {
             let waybill = waybill(

@@ -86,15 +86,9 @@ pub async fn queues(
                 attributes.insert(QueueAttributeName::from(key), attribute_text(value));
             }
         }
-        let url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .set_attributes(Some(attributes))
-            .send()
+        let url = queue(sqs, &name, attributes)
             .await
-            .map_err(|e| aws(id, e))?
-            .queue_url
-            .unwrap_or_default();
+            .map_err(|e| aws(id, e))?;
         let arn = sqs
             .get_queue_attributes()
             .queue_url(&url)
@@ -356,4 +350,46 @@ pub async fn tables(
         created.push(name);
     }
     Ok(created)
+}
+
+/// Creates queue `name`, or, when it exists from an earlier run with other attributes (a
+/// template change), brings its attributes up to date; its URL.
+async fn queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: HashMap<QueueAttributeName, String>,
+) -> Result<String, aws_sdk_sqs::Error> {
+    let created = sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes.clone()))
+        .send()
+        .await;
+    match created {
+        Ok(out) => Ok(out.queue_url.unwrap_or_default()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_queue_name_exists()) =>
+        {
+            let url = sqs
+                .get_queue_url()
+                .queue_name(name)
+                .send()
+                .await?
+                .queue_url
+                .unwrap_or_default();
+            // FIFO-ness cannot change and SetQueueAttributes refuses it: the rest can.
+            let mut settable = attributes;
+            settable.remove(&QueueAttributeName::FifoQueue);
+            settable.remove(&QueueAttributeName::ContentBasedDeduplication);
+            sqs.set_queue_attributes()
+                .queue_url(&url)
+                .set_attributes(Some(settable))
+                .send()
+                .await?;
+            tracing::info!(queue = name, "queue existed with other attributes: updated");
+            Ok(url)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -39,6 +39,12 @@ impl CourierConfig {
             None => None,
         };
         let sf = match optional(source, "SF_DEV_ID") {
+            Some(dev_id) if dev_id.parse::<i64>().is_err() => {
+                return Err(ConfigError::Invalid {
+                    name: "SF_DEV_ID",
+                    why: "SF同城's developer id is a number".to_owned(),
+                })
+            }
             Some(dev_id) => Some((
                 base("SF_API_BASE", "https://openic.sf-express.com"),
                 SfConfig {

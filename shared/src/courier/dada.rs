@@ -77,7 +77,10 @@ pub fn open_envelope(raw: &[u8], config: &DadaConfig) -> Result<Value, String> {
         .iter()
         .map(|k| (*k, field(k)))
         .collect();
-    if sign(&fields, &config.app_secret) != field("signature") {
+    if !super::same(
+        sign(&fields, &config.app_secret).as_bytes(),
+        field("signature").as_bytes(),
+    ) {
         return Err("signature mismatch".into());
     }
     serde_json::from_str(field("body")).map_err(|e| format!("body is not JSON: {e}"))

@@ -59,7 +59,7 @@ pub struct Shipment {
     pub store_id: String,
     pub store_name: String,
     pub receiver_address: String,
-    /// WGS-84 degrees.
+    /// GCJ-02 degrees (what the platforms' maps use: convert with `wgs84_to_gcj02`).
     pub receiver_lat: f64,
     pub receiver_lng: f64,
     /// Who receives it, as the rider sees it (no phone number is collected yet).
@@ -151,4 +151,61 @@ pub(crate) fn optional_text(value: &serde_json::Value, field: &str) -> Option<St
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     bool::from(a.ct_eq(b))
+}
+
+/// WGS-84 (what WeChat's `wgs84` location gives) to GCJ-02 (the mainland map datum the courier
+/// platforms' maps use), by the published approximation; outside mainland China the two agree.
+pub fn wgs84_to_gcj02(lat: f64, lng: f64) -> (f64, f64) {
+    const A: f64 = 6_378_245.0;
+    const EE: f64 = 0.006_693_421_622_965_943;
+    let outside = !(72.004..=137.8347).contains(&lng) || !(0.8293..=55.8271).contains(&lat);
+    if outside {
+        return (lat, lng);
+    }
+    let (x, y) = (lng - 105.0, lat - 35.0);
+    let pi = std::f64::consts::PI;
+    let waves = |a: f64, b: f64| {
+        (20.0 * (6.0 * a * pi).sin() + 20.0 * (2.0 * a * pi).sin()) * 2.0 / 3.0 + b
+    };
+    let d_lat = waves(
+        x,
+        (20.0 * (y * pi).sin() + 40.0 * (y / 3.0 * pi).sin()) * 2.0 / 3.0
+            + (160.0 * (y / 12.0 * pi).sin() + 320.0 * (y * pi / 30.0).sin()) * 2.0 / 3.0,
+    ) + -100.0
+        + 2.0 * x
+        + 3.0 * y
+        + 0.2 * y * y
+        + 0.1 * x * y
+        + 0.2 * x.abs().sqrt();
+    let d_lng = waves(
+        x,
+        (20.0 * (x * pi).sin() + 40.0 * (x / 3.0 * pi).sin()) * 2.0 / 3.0
+            + (150.0 * (x / 12.0 * pi).sin() + 300.0 * (x / 30.0 * pi).sin()) * 2.0 / 3.0,
+    ) + 300.0
+        + x
+        + 2.0 * y
+        + 0.1 * x * x
+        + 0.1 * x * y
+        + 0.1 * x.abs().sqrt();
+    let rad = lat / 180.0 * pi;
+    let magic = 1.0 - EE * rad.sin() * rad.sin();
+    let sqrt_magic = magic.sqrt();
+    let d_lat = (d_lat * 180.0) / ((A * (1.0 - EE)) / (magic * sqrt_magic) * pi);
+    let d_lng = (d_lng * 180.0) / (A / sqrt_magic * rad.cos() * pi);
+    (lat + d_lat, lng + d_lng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wgs84_moves_a_few_hundred_metres_in_shanghai_and_not_abroad() {
+        // People's Square: GCJ-02 is about 0.002° south and 0.004° east of WGS-84 there.
+        let (lat, lng) = wgs84_to_gcj02(31.2304, 121.4737);
+        let moved = crate::catalog::distance_m((31.2304, 121.4737), (lat, lng));
+        assert!((300..1_000).contains(&moved), "{moved} m");
+        assert!(lat < 31.2304 && lng > 121.4737, "{lat} {lng}");
+        assert_eq!(wgs84_to_gcj02(48.8566, 2.3522), (48.8566, 2.3522));
+    }
 }

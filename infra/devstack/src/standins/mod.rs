@@ -8,7 +8,11 @@
 //!   (default 30) then 504, or answer 200 with `body` (a platform-style error); `{"mode": "off"}`
 //!   disarms.
 
+pub mod dada;
 pub mod example;
+pub mod meituan;
+pub mod sf;
+pub mod waybills;
 pub mod wechat;
 pub mod wechatpay;
 
@@ -349,5 +353,8 @@ pub fn all() -> Vec<Box<dyn StandIn>> {
         Box::new(example::Example),
         Box::new(wechat::Wechat),
         Box::new(wechatpay::WechatPay),
+        Box::new(dada::Dada),
+        Box::new(sf::Sf),
+        Box::new(meituan::Meituan),
     ]
 }

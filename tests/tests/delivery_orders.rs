@@ -5,7 +5,8 @@
 //! pinned to a quiet hour (15:00: no peak, the free-delivery threshold lowered to ¥49) and the
 //! weather is normal, so the standard fee is ¥5 = 50 points. A paid delivery gets its waybill at
 //! the routed platform's stand-in (Dada: cheapest fee + promised time); with Dada down it fails
-//! over to the next (Meituan) without leaving a waybill behind at Dada.
+//! over to the next (Meituan) without leaving a waybill behind at Dada; with every platform
+//! down the order is flagged, the fee's points come back once and the message is dead-lettered.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 use linli::ids::{MemberId, PostingId, TicketId};
@@ -13,7 +14,7 @@ use linli::ledger::{Op, PostingRequest, Source};
 use linli::money::Points;
 use linli::store::ledger::{DynamoLedger, LedgerStore};
 use linli_e2e::{
-    advance, call, clock, eventually, fire, login, next_hour_of_day, stack_table, tag,
+    advance, call, clock, eventually, fire, login, next_hour_of_day, stack_queue, stack_table, tag,
     test_store_at,
 };
 use serde_json::{json, Value};
@@ -347,7 +348,7 @@ async fn a_paid_delivery_gets_one_waybill_at_the_routed_platform() {
     // A repeated payment notify (or a Redrive) sends the dispatch again: still one waybill.
     let (status, _) = call("POST", &format!("/_local/wechatpay/pay/{id}"), None, None).await;
     assert!(status == 200 || status == 409, "{status}");
-    advance("10m").await;
+    advance("16m").await;
     let (status, summary) = fire("HousekeepingFunction", "Redrive").await;
     assert_eq!(status, 200, "{summary}");
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
@@ -388,4 +389,82 @@ async fn with_dada_down_the_delivery_fails_over_to_the_next_platform_without_a_d
     )
     .await;
     assert_eq!(status, 204);
+}
+
+#[tokio::test]
+async fn with_every_platform_down_the_order_is_flagged_and_the_points_fee_comes_back_once() {
+    let tag = tag();
+    let (token, id) = paid_delivery(&tag).await;
+    for platform in ["dada", "meituan", "sf"] {
+        // Each fails create, the settling query and the cancel.
+        let fault = json!({"mode": "fail", "count": 3, "status": 503});
+        let (status, _) = call(
+            "POST",
+            &format!("/_local/{platform}/fault"),
+            None,
+            Some(fault),
+        )
+        .await;
+        assert_eq!(status, 204);
+    }
+    let (status, paid) = call("POST", &format!("/_local/wechatpay/pay/{id}"), None, None).await;
+    assert_eq!(status, 200, "{paid}");
+    let shown = eventually(30, "dispatching given up", || async {
+        let (_, shown) = call("GET", &format!("/api/orders/{id}"), Some(&token), None).await;
+        shown["delivery"]["dispatch"]["failed_at"]
+            .is_string()
+            .then_some(shown)
+    })
+    .await;
+    assert_eq!(
+        shown["delivery"]["dispatch"]["tries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "{shown}"
+    );
+    // 80 granted − 50 held + 30 earned by the goods + 50 returned (by dispatch, or by Redrive
+    // when the capture was still on its way).
+    advance("16m").await;
+    let (status, _) = fire("HousekeepingFunction", "Redrive").await;
+    assert_eq!(status, 200);
+    eventually(30, "the fee's points back", || async {
+        let account = me(&token).await;
+        (account["available"] == 110 && account["held"] == 0).then_some(())
+    })
+    .await;
+    let (sqs, dlq) = stack_queue("CourierDispatchDLQ").await;
+    let reason = eventually(30, "the dispatch in the DLQ", || async {
+        let out = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .visibility_timeout(1)
+            .send()
+            .await
+            .unwrap();
+        out.messages()
+            .iter()
+            .find(|m| m.body().is_some_and(|b| b.contains(id.as_str())))
+            .map(|m| {
+                m.message_attributes()
+                    .and_then(|a| a.get("reason"))
+                    .and_then(|r| r.string_value())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+    })
+    .await;
+    assert!(reason.contains("every courier platform failed"), "{reason}");
+    // Redrive again: no new tries, the fee not returned twice.
+    advance("16m").await;
+    let (status, _) = fire("HousekeepingFunction", "Redrive").await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(me(&token).await["available"], 110);
+    for platform in ["dada", "meituan", "sf"] {
+        assert!(waybills(platform, &id).await.is_empty(), "{platform}");
+    }
 }

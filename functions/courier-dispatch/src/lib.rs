@@ -356,14 +356,14 @@ where
     O: OrderStore,
     L: LedgerStore,
 {
-    // The fee's points come back only after the payment captured them.
+    // The fee's points come back once the payment captured them; if the capture is still on
+    // its way, housekeeping's Redrive returns them.
     if let Some(feeback) = order.feeback_posting(now) {
         let capture = linli::ids::PostingId::pay_order(&order.order_id);
-        if app.ledger.posting(&order.member, &capture).await?.is_none() {
-            return Ok(Done::Busy);
+        if app.ledger.posting(&order.member, &capture).await?.is_some() {
+            app.ledger.post(&feeback).await?;
+            tracing::info!(order_id = %order.order_id, member = %order.member.masked(), "delivery fee points returned");
         }
-        app.ledger.post(&feeback).await?;
-        tracing::info!(order_id = %order.order_id, member = %order.member.masked(), "delivery fee points returned");
     }
     if order.delivery.as_ref().is_some_and(|d| d.fee_fen > 0) {
         tracing::error!(order_id = %order.order_id, fee_fen = order.delivery.as_ref().map(|d| d.fee_fen), "cash delivery fee to refund: the store refunds it (linli-admin refund)");

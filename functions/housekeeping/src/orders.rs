@@ -7,7 +7,8 @@
 //! - `Redrive` (hourly): a paid order whose `pay:order` posting is still missing five minutes
 //!   after payment gets its message sent again (same id: it still posts once), and a paid
 //!   delivery without a waybill (and not given up) gets its dispatch sent again — the repair
-//!   for a crash between marking paid and enqueueing.
+//!   for a crash between marking paid and enqueueing; a delivery no platform took gets its
+//!   points fee back (`feeback:order:<id>`, once) if dispatch could not return it yet.
 //!
 //! Either task takes out of the sweep what needs nothing more (paid and posted, or ended). A run
 //! stops starting new work after a time budget and handles at most `PAGE` orders per shard; the
@@ -159,6 +160,18 @@ async fn redrive<L: LedgerStore, O: OrderStore, C>(
             .dispatch
             .as_ref()
             .is_none_or(|d| d.waybill.is_none() && d.failed_at.is_none());
+    let failed_at = order.dispatch.as_ref().and_then(|d| d.failed_at);
+    if let (None, Some(feeback)) = (
+        &unposted,
+        failed_at.and_then(|at| order.feeback_posting(at)),
+    ) {
+        // No platform took the delivery and the payment captured the fee: it comes back
+        // (idempotent: a returned fee is a replay).
+        let posted = app.ledger.post(&feeback).await?;
+        if !posted.outcome.replayed {
+            tracing::info!(order_id = %order.order_id, member = %order.member.masked(), "undelivered order's fee points returned");
+        }
+    }
     if unposted.is_none() && !undispatched {
         app.orders.retire(&order.order_id).await?;
         summary.retired += 1;

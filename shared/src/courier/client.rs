@@ -130,41 +130,53 @@ impl Couriers {
         Ok(body.to_vec())
     }
 
+    /// `call`, as `platform`'s signed request.
+    fn request(&self, platform: Platform, call: &Call<'_>) -> Result<Outbound, CourierError> {
+        let missing = CourierError::NotConfigured(platform);
+        Ok(match platform {
+            Platform::Dada => {
+                let (_, c) = self.config.dada.as_ref().ok_or(missing)?;
+                match *call {
+                    Call::Create(s) => dada::add_order(c, s),
+                    Call::Query(order, at) => dada::query(c, order, at),
+                    Call::Cancel(order, at) => dada::cancel(c, order, at),
+                }
+            }
+            Platform::SfSameCity => {
+                let (_, c) = self.config.sf.as_ref().ok_or(missing)?;
+                match *call {
+                    Call::Create(s) => sf::create(c, s),
+                    Call::Query(order, at) => sf::query(c, order, at),
+                    Call::Cancel(order, at) => sf::cancel(c, order, at),
+                }
+            }
+            Platform::Meituan => {
+                let (_, c) = self.config.meituan.as_ref().ok_or(missing)?;
+                match *call {
+                    Call::Create(s) => meituan::create(c, s),
+                    Call::Query(order, at) => meituan::query(c, order, at),
+                    Call::Cancel(order, at) => meituan::cancel(c, order, at),
+                }
+            }
+        })
+    }
+
+    async fn call(&self, platform: Platform, call: Call<'_>) -> Result<Vec<u8>, CourierError> {
+        let request = self.request(platform, &call)?;
+        self.send(platform, request).await
+    }
+
     /// Creates the waybill for `shipment` on `platform`.
     pub async fn create(
         &self,
         platform: Platform,
         shipment: &Shipment,
     ) -> Result<Created, CourierError> {
-        let order = shipment.order_id.as_str();
+        let answer = self.call(platform, Call::Create(shipment)).await?;
         match platform {
-            Platform::Dada => {
-                let (_, c) = self
-                    .config
-                    .dada
-                    .as_ref()
-                    .ok_or(CourierError::NotConfigured(platform))?;
-                dada::created(
-                    order,
-                    &self.send(platform, dada::add_order(c, shipment)).await?,
-                )
-            }
-            Platform::SfSameCity => {
-                let (_, c) = self
-                    .config
-                    .sf
-                    .as_ref()
-                    .ok_or(CourierError::NotConfigured(platform))?;
-                sf::created(&self.send(platform, sf::create(c, shipment)).await?)
-            }
-            Platform::Meituan => {
-                let (_, c) = self
-                    .config
-                    .meituan
-                    .as_ref()
-                    .ok_or(CourierError::NotConfigured(platform))?;
-                meituan::created(&self.send(platform, meituan::create(c, shipment)).await?)
-            }
+            Platform::Dada => dada::created(shipment.order_id.as_str(), &answer),
+            Platform::SfSameCity => sf::created(&answer),
+            Platform::Meituan => meituan::created(&answer),
         }
     }
 
@@ -175,40 +187,11 @@ impl Couriers {
         order: &str,
         timestamp: i64,
     ) -> Result<Remote, CourierError> {
+        let answer = self.call(platform, Call::Query(order, timestamp)).await?;
         match platform {
-            Platform::Dada => {
-                let (_, c) = self
-                    .config
-                    .dada
-                    .as_ref()
-                    .ok_or(CourierError::NotConfigured(platform))?;
-                dada::remote(
-                    order,
-                    &self
-                        .send(platform, dada::query(c, order, timestamp))
-                        .await?,
-                )
-            }
-            Platform::SfSameCity => {
-                let (_, c) = self
-                    .config
-                    .sf
-                    .as_ref()
-                    .ok_or(CourierError::NotConfigured(platform))?;
-                sf::remote(&self.send(platform, sf::query(c, order, timestamp)).await?)
-            }
-            Platform::Meituan => {
-                let (_, c) = self
-                    .config
-                    .meituan
-                    .as_ref()
-                    .ok_or(CourierError::NotConfigured(platform))?;
-                meituan::remote(
-                    &self
-                        .send(platform, meituan::query(c, order, timestamp))
-                        .await?,
-                )
-            }
+            Platform::Dada => dada::remote(order, &answer),
+            Platform::SfSameCity => sf::remote(&answer),
+            Platform::Meituan => meituan::remote(&answer),
         }
     }
 
@@ -219,39 +202,18 @@ impl Couriers {
         order: &str,
         timestamp: i64,
     ) -> Result<(), CourierError> {
+        let answer = self.call(platform, Call::Cancel(order, timestamp)).await?;
         match platform {
-            Platform::Dada => {
-                let (_, c) = self
-                    .config
-                    .dada
-                    .as_ref()
-                    .ok_or(CourierError::NotConfigured(platform))?;
-                dada::cancelled(
-                    &self
-                        .send(platform, dada::cancel(c, order, timestamp))
-                        .await?,
-                )
-            }
-            Platform::SfSameCity => {
-                let (_, c) = self
-                    .config
-                    .sf
-                    .as_ref()
-                    .ok_or(CourierError::NotConfigured(platform))?;
-                sf::cancelled(&self.send(platform, sf::cancel(c, order, timestamp)).await?)
-            }
-            Platform::Meituan => {
-                let (_, c) = self
-                    .config
-                    .meituan
-                    .as_ref()
-                    .ok_or(CourierError::NotConfigured(platform))?;
-                meituan::cancelled(
-                    &self
-                        .send(platform, meituan::cancel(c, order, timestamp))
-                        .await?,
-                )
-            }
+            Platform::Dada => dada::cancelled(&answer),
+            Platform::SfSameCity => sf::cancelled(&answer),
+            Platform::Meituan => meituan::cancelled(&answer),
         }
     }
+}
+
+/// One platform call: what to create, or which order to query or cancel (Unix seconds).
+enum Call<'a> {
+    Create(&'a Shipment),
+    Query(&'a str, i64),
+    Cancel(&'a str, i64),
 }

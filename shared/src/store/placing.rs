@@ -291,3 +291,84 @@ pub async fn settle_fee_hold<L: LedgerStore, O: OrderStore>(
     tracing::error!(order_id = %order.order_id, member = %order.member.masked(), held = held.value(), "payment anomaly: delivery fee hold lapsed before the payment; fee waived");
     Ok(orders.waive_fee(&order.order_id).await?.unwrap_or(order))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::{Heat, Platform, Route};
+    use crate::order::{Delivery, Dispatch, FeeChoice, OrderLine, TryOutcome, Waybill};
+
+    /// A delivery order of 3 SKUs as placed, paid and dispatched.
+    fn delivered_order() -> Order {
+        let mut order = crate::order::tests::order(8_970);
+        let at = order.placed_at;
+        order.lines = (1..=3)
+            .map(|i| OrderLine {
+                sku: SkuId::parse(&format!("SKU-{i}")).unwrap(),
+                name: "金龙鱼 菜籽油 5L".into(),
+                qty: 1,
+                price_fen: crate::money::Fen::new(2_990),
+                category: "grain".into(),
+            })
+            .collect();
+        order.address = Some(crate::order::Address {
+            lat: 31.22361,
+            lng: 121.44534,
+            text: "上海市静安区南京西路 1266 号 恒隆广场 2 座 1801 室".into(),
+        });
+        let route = Route {
+            store_id: order.store_id.clone(),
+            platform: Platform::Dada,
+            fallbacks: vec![Platform::Meituan, Platform::SfSameCity],
+            promised_minutes: 40,
+            courier_fee_fen: 600,
+            reasons: vec![
+                "门店 sh-001: 1200 m, 拣货负载 0% (得分 1200)".into(),
+                "达达: ¥6.00, 承诺 40 分钟 (成本 1000)".into(),
+            ],
+        };
+        let heat = Heat::of((31.22361, 121.44534), at, &route, 500, 50);
+        order.delivery = Some(Delivery {
+            fee: FeeChoice::Points,
+            fee_fen: 0,
+            points: 50,
+            priority: false,
+            distance_m: 1_200,
+            factors: vec![crate::delivery::Factor {
+                name: "距离 1.2 km".into(),
+                effect: "¥5.00".into(),
+            }],
+            quoted_at: at,
+            route,
+            heat,
+            fee_waived: false,
+        });
+        order.stock_reserved = true;
+        let waybill = Waybill {
+            platform: Platform::Dada,
+            waybill_id: order.order_id.to_string(),
+            created_at: at,
+            promised_at: at.plus_ms(40 * 60_000),
+            fee_fen: Some(600),
+        };
+        let dispatch = Dispatch::default()
+            .begin(
+                Platform::Dada,
+                at,
+                0,
+                Some("0123456789abcdef0123456789abcdef".into()),
+            )
+            .end(TryOutcome::Created, Some(waybill));
+        order.dispatch = Some(dispatch);
+        order
+    }
+
+    #[test]
+    fn a_dispatched_delivery_order_of_three_skus_fits_in_two_kilobytes() {
+        let size = item_size(&order_item(&delivered_order()).unwrap());
+        println!("order item with delivery and dispatch: {size} bytes");
+        // Every write of it costs 2 WRU (4 in a transaction): the delivery's WRU budget counts
+        // on that.
+        assert!((1_024..=2_048).contains(&size), "{size} bytes");
+    }
+}

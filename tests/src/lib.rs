@@ -4,6 +4,8 @@
 //! Test code: a failed step panics with what it saw.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod delivery;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use linli::catalog::{Sku, Store};
 use linli::ids::{MemberId, OrderId, PostingId, SkuId, StoreId};

@@ -17,7 +17,9 @@ use crate::{source_ip, App};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use linli::catalog::Store;
-use linli::delivery::{route, Heat, QuoteError, QuoteKey, RoutingRules, StoreOption};
+use linli::delivery::{
+    route, DeliveryRules, Heat, Quote, QuoteError, QuoteKey, RoutingRules, StoreOption,
+};
 use linli::ids::{OrderId, StoreId};
 use linli::ledger::LedgerError;
 use linli::money::Fen;
@@ -120,26 +122,20 @@ fn shortfall(available: i64, wanted: i64) -> Response<Body> {
     reply(StatusCode::CONFLICT, answer)
 }
 
-/// A delivery `{quote_id, fee}` against a quote this member got in the last 5 minutes.
-async fn delivery<L: LedgerStore, M, C: CatalogStore, O>(
-    app: &App<L, M, C, O>,
+/// The quote and fee choice a delivery names (the quote must be this member's, unexpired).
+fn quote_and_choice(
+    key: &QuoteKey,
     session: &Session,
     body: &Value,
     now: BusinessTime,
-) -> Result<Draft, Refusal> {
+) -> Result<(Quote, FeeChoice), Refusal> {
     let id = body.get("quote_id").and_then(Value::as_str).unwrap_or("");
-    let key = QuoteKey::derive(&app.settings.session_key);
     let quote = match key.open(id, &session.member, now) {
         Ok(quote) => quote,
         Err(QuoteError::Expired) => {
             let message = "the quote has expired: ask for a new one";
-            return Err(error(
-                StatusCode::CONFLICT,
-                "quote_expired",
-                message,
-                Some("quote_id"),
-            )
-            .into());
+            let field = Some("quote_id");
+            return Err(error(StatusCode::CONFLICT, "quote_expired", message, field).into());
         }
         Err(e) => {
             tracing::info!(member = %session.member.masked(), reason = %e, "quote refused");
@@ -151,11 +147,57 @@ async fn delivery<L: LedgerStore, M, C: CatalogStore, O>(
         .and_then(Value::as_str)
         .and_then(FeeChoice::parse)
         .ok_or_else(|| {
-            Refusal::from(invalid(
-                "fee",
-                "fee must be \"cash\", \"points\" or \"free\"",
-            ))
+            let message = "fee must be \"cash\", \"points\" or \"free\"";
+            Refusal::from(invalid("fee", message))
         })?;
+    Ok((quote, choice))
+}
+
+/// The delivery terms: the route from the quote's store (platforms by the rules in force), the
+/// heatmap record and the fee as chosen.
+fn terms(
+    quote: &Quote,
+    choice: FeeChoice,
+    rules: &DeliveryRules,
+    now: BusinessTime,
+) -> Result<Delivery, Refusal> {
+    let option = StoreOption {
+        store_id: quote.store_id.clone(),
+        distance_m: quote.distance_m,
+        covers: true,
+        open_orders: 0,
+        picker_capacity: 0,
+    };
+    let offers = rules.offers(quote.store_id.as_str());
+    let Ok(chosen) = route(&RoutingRules::default(), &[option], &offers) else {
+        let message = "no courier platform serves this store now";
+        return Err(error(StatusCode::CONFLICT, "no_courier", message, None).into());
+    };
+    let (lat, lng) = (quote.address.lat, quote.address.lng);
+    let heat = Heat::of(
+        (lat, lng),
+        now,
+        &chosen,
+        quote.price.fee_fen,
+        quote.price.points,
+    );
+    Delivery::terms(quote, choice, chosen, heat).map_err(|FeeError::NotFree(short)| {
+        let message = format!("add ¥{}.{:02} for free delivery", short / 100, short % 100);
+        let mut answer = json!({"error": {"code": "not_free", "message": message, "field": "fee"}});
+        answer["add_for_free_fen"] = json!(short);
+        Refusal::from(reply(StatusCode::CONFLICT, answer))
+    })
+}
+
+/// A delivery `{quote_id, fee}` against a quote this member got in the last 5 minutes.
+async fn delivery<L: LedgerStore, M, C: CatalogStore, O>(
+    app: &App<L, M, C, O>,
+    session: &Session,
+    body: &Value,
+    now: BusinessTime,
+) -> Result<Draft, Refusal> {
+    let key = QuoteKey::derive(&app.settings.session_key);
+    let (quote, choice) = quote_and_choice(&key, session, body, now)?;
     let items: Vec<ItemRequest> = quote
         .items
         .iter()
@@ -169,39 +211,7 @@ async fn delivery<L: LedgerStore, M, C: CatalogStore, O>(
         Ok(in_force) => in_force.rules,
         Err(e) => return Err(store_failed(&e).into()),
     };
-    let option = StoreOption {
-        store_id: store.store_id.clone(),
-        distance_m: quote.distance_m,
-        covers: true,
-        open_orders: 0,
-        picker_capacity: 0,
-    };
-    let Ok(chosen) = route(
-        &RoutingRules::default(),
-        &[option],
-        &rules.offers(store.store_id.as_str()),
-    ) else {
-        let message = "no courier platform serves this store now";
-        return Err(error(StatusCode::CONFLICT, "no_courier", message, None).into());
-    };
-    let address = quote.address.clone();
-    let heat = Heat::of(
-        (address.lat, address.lng),
-        now,
-        &chosen,
-        quote.price.fee_fen,
-        quote.price.points,
-    );
-    let terms = match Delivery::terms(&quote, choice, chosen, heat) {
-        Ok(terms) => terms,
-        Err(FeeError::NotFree(short)) => {
-            let message = format!("add ¥{}.{:02} for free delivery", short / 100, short % 100);
-            let mut answer =
-                json!({"error": {"code": "not_free", "message": message, "field": "fee"}});
-            answer["add_for_free_fen"] = json!(short);
-            return Err(reply(StatusCode::CONFLICT, answer).into());
-        }
-    };
+    let terms = terms(&quote, choice, &rules, now)?;
     let wanted = terms.held_points().value();
     if wanted > 0 {
         let available = match app.ledger.profile(&session.member).await {
@@ -216,7 +226,7 @@ async fn delivery<L: LedgerStore, M, C: CatalogStore, O>(
         store,
         priced,
         fulfilment: Fulfilment::Delivery,
-        address: Some(address),
+        address: Some(quote.address),
         delivery: Some(terms),
     })
 }

@@ -257,52 +257,6 @@ impl Order {
         Some(posting)
     }
 
-    /// The hold a points-paid delivery fee takes when the order is placed.
-    pub fn hold_posting(&self) -> Option<PostingRequest> {
-        self.delivery.as_ref()?.hold_posting(
-            &self.order_id,
-            &self.member,
-            self.placed_at,
-            self.pay_deadline,
-        )
-    }
-
-    /// The void of the fee's hold once the order ended unpaid (at its end time).
-    pub fn void_posting(&self) -> Option<PostingRequest> {
-        let held = self.delivery.as_ref()?.held_points();
-        let ended = matches!(self.status, OrderStatus::Closed | OrderStatus::Cancelled);
-        if !held.is_positive() || !ended {
-            return None;
-        }
-        let at = self.ended_at.unwrap_or(self.placed_at);
-        Some(PostingRequest::new(
-            PostingId::void_order(&self.order_id),
-            self.member.clone(),
-            at,
-            vec![Op::Void {
-                order: self.order_id.clone(),
-            }],
-        ))
-    }
-
-    /// The return of a points-paid fee for a delivery that did not happen (`feeback:order:<id>`),
-    /// at `at`. None when no points paid the fee.
-    pub fn feeback_posting(&self, at: BusinessTime) -> Option<PostingRequest> {
-        let points = self.delivery.as_ref()?.held_points();
-        if !points.is_positive() || self.status != OrderStatus::Paid {
-            return None;
-        }
-        Some(PostingRequest::new(
-            PostingId::feeback_order(&self.order_id),
-            self.member.clone(),
-            at,
-            vec![Op::ReturnRedemption {
-                usage: crate::ledger::Usage::DeliveryFee,
-                points,
-            }],
-        ))
-    }
-
     /// What can still be refunded: paid and not yet asked back.
     pub fn refundable(&self) -> Fen {
         if self.status != OrderStatus::Paid {
@@ -441,55 +395,5 @@ stores = ["sh-001"]
         let o = order(100);
         assert_eq!(o.sweep_shard(), o.sweep_shard());
         assert!(o.sweep_shard() < SWEEP_SHARDS);
-    }
-
-    #[test]
-    fn a_points_paid_delivery_captures_with_the_payment_and_voids_when_it_ends_unpaid() {
-        use crate::delivery::{Heat, Platform, Route};
-        let mut o = order(3_000);
-        let route = Route {
-            store_id: o.store_id.clone(),
-            platform: Platform::Dada,
-            fallbacks: vec![Platform::Meituan],
-            promised_minutes: 40,
-            courier_fee_fen: 600,
-            reasons: vec![],
-        };
-        let heat = Heat::of((31.2, 121.4), o.placed_at, &route, 500, 50);
-        o.delivery = Some(Delivery {
-            fee: FeeChoice::Points,
-            fee_fen: 0,
-            points: 50,
-            priority: false,
-            distance_m: 1_200,
-            factors: vec![],
-            quoted_at: o.placed_at,
-            route,
-            heat,
-            fee_waived: false,
-        });
-        let pay = o.pay_posting().unwrap();
-        assert_eq!(
-            pay.ops,
-            vec![
-                Op::Capture {
-                    order: o.order_id.clone(),
-                    usage: crate::ledger::Usage::DeliveryFee
-                },
-                Op::Earn {
-                    source: Source::Pay,
-                    points: Points::new(30)
-                }
-            ]
-        );
-        pay.validate().unwrap();
-        assert!(o.void_posting().is_none(), "a paid order keeps its hold");
-        o.status = OrderStatus::Cancelled;
-        o.ended_at = Some(o.placed_at.plus_ms(60_000));
-        let void = o.void_posting().unwrap();
-        assert_eq!(void.id, PostingId::void_order(&o.order_id));
-        assert_eq!(void.at, o.placed_at.plus_ms(60_000));
-        o.delivery.as_mut().unwrap().fee = FeeChoice::Cash;
-        assert!(o.void_posting().is_none(), "nothing held for a cash fee");
     }
 }

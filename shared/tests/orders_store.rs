@@ -41,6 +41,7 @@ fn order(id: &str) -> Order {
         ended_at: None,
         refund_requested_fen: Fen::ZERO,
         refunded_fen: Fen::ZERO,
+        fee_refunded_fen: Fen::ZERO,
         delivery: None,
         stock_reserved: false,
         dispatch: None,

@@ -44,6 +44,7 @@ async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
         ended_at: None,
         refund_requested_fen: Fen::ZERO,
         refunded_fen: Fen::ZERO,
+        fee_refunded_fen: Fen::ZERO,
         delivery: None,
         stock_reserved: false,
         dispatch: None,
@@ -184,4 +185,53 @@ async fn settlements_happen_once_and_claw_back_the_earned_share_in_total() {
     let now = orders.get(&order.order_id).await.unwrap().unwrap();
     assert_eq!(now.refunded_fen, Fen::new(8_850));
     assert_eq!(now.refundable(), Fen::ZERO);
+}
+
+#[tokio::test]
+async fn a_delivery_fee_given_back_takes_no_points_and_the_goods_refund_then_takes_them_all() {
+    let client = client();
+    let orders = DynamoOrders::new(client.clone(), orders_table(&client, "refund-fee").await);
+    // ¥30 of goods earning 30 points, plus a ¥5 cash delivery fee.
+    let order = paid_order(&orders, 3_500).await;
+    let earned = Points::new(30);
+    let when = at(NOW_MS + 600_000);
+    let fee = Refund {
+        refund_id: linli::order::delivery_fee_refund_id(&order.order_id).unwrap(),
+        origin: RefundOrigin::DeliveryFee,
+        ..refund(&order, "F", 500)
+    };
+    assert_eq!(orders.request(&fee).await.unwrap(), Requested::Created);
+    let Settled::Now(fee) = orders
+        .succeeded(&order.order_id, &fee.refund_id, "5030-F", when, earned)
+        .await
+        .unwrap()
+    else {
+        panic!("fee settlement")
+    };
+    assert_eq!(fee.clawback, Some(Points::ZERO), "the fee earned nothing");
+    let now = orders.get(&order.order_id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.refunded_fen, now.fee_refunded_fen),
+        (Fen::new(500), Fen::new(500))
+    );
+    // The goods refunded afterwards take back every point they earned, not 30 × 3000/3500.
+    let goods = refund(&order, "S1", 3_000);
+    assert_eq!(orders.request(&goods).await.unwrap(), Requested::Created);
+    let Settled::Now(goods) = orders
+        .succeeded(&order.order_id, &goods.refund_id, "5030-G", when, earned)
+        .await
+        .unwrap()
+    else {
+        panic!("goods settlement")
+    };
+    assert_eq!(goods.clawback, Some(Points::new(30)));
+    assert_eq!(
+        orders
+            .get(&order.order_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .refundable(),
+        Fen::ZERO
+    );
 }

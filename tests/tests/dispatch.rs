@@ -21,15 +21,19 @@ async fn waybills(platform: &str, order: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A paid delivery with its fee in points; answers the order id.
+/// A delivery with its fee in points, not yet paid; answers the token and the order id.
 async fn paid_delivery(tag: &str) -> (String, String) {
+    delivery_with_fee(tag, "points").await
+}
+
+async fn delivery_with_fee(tag: &str, fee: &str) -> (String, String) {
     let sku = format!("OIL-{tag}");
     let (_, address) = shop(tag, &sku, 5).await;
     next_hour_of_day(15).await;
     let (token, member) = login(&format!("test:o-{tag}:u-{tag}")).await;
     grant(&member, 80, &format!("T-{tag}")).await;
     let q = quote(&token, &address, &sku, 1).await;
-    let (status, placed) = order(&token, q["quote_id"].as_str().unwrap(), "points").await;
+    let (status, placed) = order(&token, q["quote_id"].as_str().unwrap(), fee).await;
     assert_eq!(status, 201, "{placed}");
     (token, placed["order_id"].as_str().unwrap().to_owned())
 }
@@ -108,12 +112,9 @@ async fn with_dada_down_the_delivery_fails_over_to_the_next_platform_without_a_d
     assert_eq!(status, 204);
 }
 
-#[tokio::test]
-async fn with_every_platform_down_the_order_is_flagged_and_the_points_fee_comes_back_once() {
-    let tag = tag();
-    let (token, id) = paid_delivery(&tag).await;
+/// Every platform fails its next create, the settling query and the cancel.
+async fn every_platform_down() {
     for platform in ["dada", "meituan", "sf"] {
-        // Each fails create, the settling query and the cancel.
         let fault = json!({"mode": "fail", "count": 3, "status": 503});
         let (status, _) = call(
             "POST",
@@ -124,6 +125,36 @@ async fn with_every_platform_down_the_order_is_flagged_and_the_points_fee_comes_
         .await;
         assert_eq!(status, 204);
     }
+}
+
+#[tokio::test]
+async fn with_every_platform_down_a_cash_fee_is_refunded_and_takes_no_points() {
+    let tag = tag();
+    let (token, id) = delivery_with_fee(&tag, "cash").await;
+    every_platform_down().await;
+    let (status, paid) = call("POST", &format!("/_local/wechatpay/pay/{id}"), None, None).await;
+    assert_eq!(status, 200, "{paid}");
+    let shown = eventually(30, "the fee's refund", || async {
+        let (_, shown) = call("GET", &format!("/api/orders/{id}"), Some(&token), None).await;
+        let refunds = shown["refunds"].as_array().cloned().unwrap_or_default();
+        (!refunds.is_empty() && shown["delivery"]["dispatch"]["failed_at"].is_string())
+            .then_some(shown)
+    })
+    .await;
+    let refunds = shown["refunds"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1, "{shown}");
+    assert_eq!(refunds[0]["refund_id"], format!("{id}-F"));
+    assert_eq!(refunds[0]["amount_fen"], 500);
+    assert_eq!(refunds[0]["origin"], "delivery_fee");
+    // What is left to refund is the goods.
+    assert_eq!(shown["refundable_fen"], 3_000, "{shown}");
+}
+
+#[tokio::test]
+async fn with_every_platform_down_the_order_is_flagged_and_the_points_fee_comes_back_once() {
+    let tag = tag();
+    let (token, id) = paid_delivery(&tag).await;
+    every_platform_down().await;
     let (status, paid) = call("POST", &format!("/_local/wechatpay/pay/{id}"), None, None).await;
     assert_eq!(status, 200, "{paid}");
     let shown = eventually(30, "dispatching given up", || async {

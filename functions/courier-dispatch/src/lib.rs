@@ -11,7 +11,8 @@
 //!   (`unsettled`) for an operator;
 //! - a try left open by a crash is settled the same way once it is older than `SETTLE_AFTER_MS`;
 //! - when every platform failed: the order is flagged for the store (`dispatch.failed_at`), a
-//!   points-paid fee is returned once (`feeback:order:<id>`), and the message goes to the DLQ.
+//!   points-paid fee is returned once (`feeback:order:<id>`), a cash fee refunded through WeChat
+//!   Pay (refund `<order>-F`, taking no points back), and the message goes to the DLQ.
 //!
 //! The promised time is the platform's promise (delivery rules) from the waybill's creation.
 
@@ -27,6 +28,7 @@ use linli::store::catalog::CatalogStore;
 use linli::store::delivery_rules::DeliveryRulesStore;
 use linli::store::ledger::LedgerStore;
 use linli::store::orders::OrderStore;
+use linli::store::refunds::RefundStore;
 use linli::store::StoreError;
 use linli::time::BusinessTime;
 use parts::{new_token, shipment, wall_ms, waybill};
@@ -46,6 +48,8 @@ pub struct App<O, C, L, R> {
     /// The delivery rules (each platform's promised minutes).
     pub rules: R,
     pub couriers: Couriers,
+    /// WeChat Pay: a cash delivery fee is refunded when no platform takes the delivery.
+    pub pay: linli::paying::PayGateway,
     /// The publisher and the DLQ's URL (None in tests: dead-lettering is then a retry).
     pub dead_letters: Option<(Publisher, String)>,
 }
@@ -55,7 +59,7 @@ pub async fn handle<O, C, L, R>(
     event: LambdaEvent<SqsEvent>,
 ) -> SqsBatchResponse
 where
-    O: OrderStore,
+    O: OrderStore + RefundStore,
     C: CatalogStore,
     L: LedgerStore,
     R: DeliveryRulesStore,
@@ -90,7 +94,7 @@ where
 
 async fn one<O, C, L, R>(app: &App<O, C, L, R>, message: &Received) -> Outcome
 where
-    O: OrderStore,
+    O: OrderStore + RefundStore,
     C: CatalogStore,
     L: LedgerStore,
     R: DeliveryRulesStore,
@@ -136,7 +140,7 @@ async fn dispatch<O, C, L, R>(
     now: BusinessTime,
 ) -> Result<Done, StoreError>
 where
-    O: OrderStore,
+    O: OrderStore + RefundStore,
     C: CatalogStore,
     L: LedgerStore,
     R: DeliveryRulesStore,
@@ -294,7 +298,7 @@ async fn give_up<O, C, L, R>(
     now: BusinessTime,
 ) -> Result<Done, StoreError>
 where
-    O: OrderStore,
+    O: OrderStore + RefundStore,
     L: LedgerStore,
 {
     // The fee's points come back once the payment captured them; if the capture is still on
@@ -306,8 +310,8 @@ where
             tracing::info!(order_id = %order.order_id, member = %order.member.masked(), "delivery fee points returned");
         }
     }
-    if order.delivery.as_ref().is_some_and(|d| d.fee_fen > 0) {
-        tracing::error!(order_id = %order.order_id, fee_fen = order.delivery.as_ref().map(|d| d.fee_fen), "cash delivery fee to refund: the store refunds it (linli-admin refund)");
+    if !parts::refund_cash_fee(&app.orders, &app.pay, order, now).await? {
+        return Ok(Done::Busy);
     }
     if !app
         .orders

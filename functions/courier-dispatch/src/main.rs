@@ -6,6 +6,7 @@ use courier_dispatch::{handle, App};
 use lambda_runtime::{service_fn, Error};
 use linli::config::{required, ProcessEnv};
 use linli::courier::client::{CourierConfig, Couriers};
+use linli::paying::{PayConfig, PayGateway};
 use linli::queue::Publisher;
 use linli::store::catalog::DynamoCatalog;
 use linli::store::delivery_rules::DynamoDeliveryRules;
@@ -25,6 +26,7 @@ async fn main() -> Result<(), Error> {
         ledger: DynamoLedger::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_LEDGER")?),
         rules: DynamoDeliveryRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
         couriers,
+        pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
         dead_letters: Some((Publisher::new(aws_sdk_sqs::Client::new(&aws)), dead_letters)),
     };
     let app = &app;

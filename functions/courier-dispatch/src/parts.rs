@@ -1,12 +1,17 @@
 //! The pieces of a dispatch that are not its steps: the shipment a platform is sent, the
-//! waybill kept with its promise, Dada's callback token, and the wall clock.
+//! waybill kept with its promise, the cash fee's refund, Dada's callback token, and the wall
+//! clock.
 
 use linli::courier::client::Couriers;
 use linli::courier::{Platform, Shipment};
 use linli::delivery::DeliveryRules;
-use linli::order::{Order, Waybill};
+use linli::money::Fen;
+use linli::order::{delivery_fee_refund_id, Order, Refund, RefundOrigin, RefundState, Waybill};
+use linli::paying::PayGateway;
+use linli::refunding::{self, Started};
 use linli::store::catalog::CatalogStore;
 use linli::store::delivery_rules::DeliveryRulesStore;
+use linli::store::refunds::RefundStore;
 use linli::store::StoreError;
 use linli::time::BusinessTime;
 
@@ -90,4 +95,55 @@ pub(crate) fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Refunds the cash delivery fee of `order` (no platform took it): recorded, then asked of
+/// WeChat Pay, under one id per order (`<order>-F`), so a retry asks again rather than twice.
+/// False when WeChat Pay did not answer: try again later.
+pub(crate) async fn refund_cash_fee<O: RefundStore>(
+    orders: &O,
+    pay: &PayGateway,
+    order: &Order,
+    now: BusinessTime,
+) -> Result<bool, StoreError> {
+    let fee = order.delivery.as_ref().map_or(0, |d| d.fee_fen);
+    let (Some(payment), true) = (order.payment.as_ref(), fee > 0) else {
+        return Ok(true);
+    };
+    let Ok(refund_id) = delivery_fee_refund_id(&order.order_id) else {
+        tracing::error!(order_id = %order.order_id, "no refund id for the delivery fee: refund it by hand");
+        return Ok(true);
+    };
+    let refund = Refund {
+        refund_id,
+        order_id: order.order_id.clone(),
+        member: order.member.clone(),
+        transaction_id: payment.transaction_id.clone(),
+        total_fen: order.amount_fen,
+        amount_fen: Fen::new(fee),
+        origin: RefundOrigin::DeliveryFee,
+        reason: "配送未能成行，配送费原路退回".to_owned(),
+        operator: None,
+        state: RefundState::Requested,
+        requested_at: now,
+        counts_against_order: true,
+        wechat_refund_id: None,
+        settled_at: None,
+        clawback: None,
+        growth: None,
+    };
+    match refunding::start(orders, pay, refund, now).await? {
+        Started::Asked(r) | Started::Existing(r) => {
+            tracing::warn!(order_id = %order.order_id, refund = %r.refund_id, fee_fen = fee, state = ?r.state, "cash delivery fee refunded");
+            Ok(true)
+        }
+        Started::Unavailable(why) => {
+            tracing::warn!(order_id = %order.order_id, why, "WeChat Pay did not answer the fee's refund: later");
+            Ok(false)
+        }
+        other => {
+            tracing::error!(order_id = %order.order_id, outcome = ?other, "the delivery fee was not refunded: an operator must look");
+            Ok(true)
+        }
+    }
 }

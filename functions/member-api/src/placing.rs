@@ -310,6 +310,7 @@ where
         ended_at: None,
         refund_requested_fen: Fen::ZERO,
         refunded_fen: Fen::ZERO,
+        fee_refunded_fen: Fen::ZERO,
         delivery: draft.delivery,
         stock_reserved: true,
         dispatch: None,

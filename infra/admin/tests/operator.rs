@@ -93,6 +93,7 @@ async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
         ended_at: None,
         refund_requested_fen: Fen::ZERO,
         refunded_fen: Fen::ZERO,
+        fee_refunded_fen: Fen::ZERO,
         delivery: None,
         stock_reserved: false,
         dispatch: None,

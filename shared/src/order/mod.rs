@@ -13,8 +13,8 @@ pub use delivery::{Delivery, FeeChoice, FeeError, HOLD_GRACE_MS};
 pub use dispatch::{Dispatch, Step, Try, TryOutcome, Waybill};
 pub use pricing::{price, ItemRequest, OrderError, Priced, MAX_LINES, MAX_QTY};
 pub use refund::{
-    clawback, late_payment_refund_id, member_refund_id, refund_growth, staff_refund_id, Refund,
-    RefundOrigin, RefundState,
+    clawback, delivery_fee_refund_id, late_payment_refund_id, member_refund_id, refund_growth,
+    staff_refund_id, Refund, RefundOrigin, RefundState,
 };
 
 use crate::ids::{MemberId, OpenId, OrderId, PostingId, SkuId, StoreId};
@@ -150,6 +150,10 @@ pub struct Order {
     /// Refunds WeChat Pay settled.
     #[serde(default)]
     pub refunded_fen: Fen,
+    /// Of `refunded_fen`, what was a cash delivery fee given back (it earned no points, so
+    /// clawbacks are figured on the rest).
+    #[serde(default)]
+    pub fee_refunded_fen: Fen,
     /// The delivery's terms (fee, route), for a delivery ordered against a quote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
@@ -310,6 +314,7 @@ pub(crate) mod tests {
             ended_at: None,
             refund_requested_fen: Fen::ZERO,
             refunded_fen: Fen::ZERO,
+            fee_refunded_fen: Fen::ZERO,
             delivery: None,
             stock_reserved: false,
             dispatch: None,

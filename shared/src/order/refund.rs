@@ -24,6 +24,9 @@ pub enum RefundOrigin {
     LatePayment,
     /// Made outside Linli (the merchant platform) and confirmed by `refundquery`.
     Merchant,
+    /// Automatic: the cash delivery fee of a delivery no courier platform took. It takes no
+    /// points back (the fee earned none).
+    DeliveryFee,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +133,11 @@ pub fn member_refund_id(order: &OrderId) -> Result<RefundId, IdError> {
 /// The refund id of a late payment's automatic refund (one per payment).
 pub fn late_payment_refund_id(transaction_id: &str) -> Result<RefundId, IdError> {
     refund_id(&format!("L-{transaction_id}"))
+}
+
+/// The refund id of the cash delivery fee of an order no platform delivered (one per order).
+pub fn delivery_fee_refund_id(order: &OrderId) -> Result<RefundId, IdError> {
+    refund_id(&format!("{order}-F"))
 }
 
 /// The refund id of staff's after-sales refund `ticket` of an order.

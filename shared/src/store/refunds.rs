@@ -10,7 +10,9 @@ use super::orders::{decode_order, order_key, DynamoOrders};
 use super::StoreError;
 use crate::ids::{OrderId, RefundId};
 use crate::money::{Fen, Points};
-use crate::order::{clawback, refund_growth, Order, OrderStatus, Refund, RefundState};
+use crate::order::{
+    clawback, refund_growth, Order, OrderStatus, Refund, RefundOrigin, RefundState,
+};
 use crate::time::BusinessTime;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
@@ -263,11 +265,20 @@ impl DynamoOrders {
             RefundState::Succeeded => (requested, refunded.saturating_add(amount)),
             _ => (requested.saturating_sub(amount).max(0), refunded),
         };
+        let fee = refund.origin == RefundOrigin::DeliveryFee && state == RefundState::Succeeded;
+        let fee_refunded = order.fee_refunded_fen.value();
+        let next_fee = if fee {
+            fee_refunded.saturating_add(amount)
+        } else {
+            fee_refunded
+        };
         build(
             Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(order_key(&order.order_id)))
-                .update_expression("SET refund_requested_fen = :nreq, refunded_fen = :nref")
+                .update_expression(
+                    "SET refund_requested_fen = :nreq, refunded_fen = :nref, fee_refunded_fen = :nfee",
+                )
                 .condition_expression(
                     "(attribute_not_exists(refund_requested_fen) OR refund_requested_fen = :req) \
                      AND (attribute_not_exists(refunded_fen) OR refunded_fen = :ref)",
@@ -276,6 +287,7 @@ impl DynamoOrders {
                 .expression_attribute_values(":ref", n(refunded))
                 .expression_attribute_values(":nreq", n(next_requested))
                 .expression_attribute_values(":nref", n(next_refunded))
+                .expression_attribute_values(":nfee", n(next_fee))
                 .build(),
         )
     }
@@ -386,24 +398,32 @@ impl RefundStore for DynamoOrders {
         self.settle_as(order, refund, RefundState::Succeeded, |r, o| {
             r.wechat_refund_id = Some(wechat_refund_id.to_owned());
             r.settled_at = Some(at);
-            r.clawback = Some(match o.filter(|_| r.counts_against_order) {
-                Some(o) => {
-                    let after =
-                        Fen::new(o.refunded_fen.value().saturating_add(r.amount_fen.value()));
-                    clawback(earned, o.amount_fen, o.refunded_fen, after)
-                }
+            // A cash delivery fee given back earned nothing: it takes nothing back, and other
+            // refunds are figured on what was paid besides it.
+            let counted =
+                o.filter(|_| r.counts_against_order && r.origin != RefundOrigin::DeliveryFee);
+            let basis = counted.map(|o| {
+                let fee = o.fee_refunded_fen.value();
+                let before = o.refunded_fen.value().saturating_sub(fee);
+                let paid = Fen::new(o.amount_fen.value().saturating_sub(fee));
+                (
+                    paid,
+                    Fen::new(before),
+                    Fen::new(before.saturating_add(r.amount_fen.value())),
+                )
+            });
+            r.clawback = Some(match basis {
+                Some((paid, before, after)) => clawback(earned, paid, before, after),
                 None => Points::ZERO,
             });
             // Only payments decided with tiers recorded growth; a refund takes back its share.
-            r.growth = o.filter(|_| r.counts_against_order).and_then(|o| {
+            r.growth = counted.zip(basis).and_then(|(o, (paid, before, after))| {
                 let payment = o.payment.as_ref()?;
                 payment.earned.as_ref()?.thresholds.as_ref()?;
-                let after = Fen::new(o.refunded_fen.value().saturating_add(r.amount_fen.value()));
-                let (paid, goods) = (o.amount_fen, o.goods_fen);
                 Some(refund_growth(
                     paid,
-                    goods,
-                    o.refunded_fen,
+                    o.goods_fen,
+                    before,
                     after,
                     payment.paid_at,
                 ))

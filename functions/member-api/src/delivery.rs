@@ -1,7 +1,7 @@
 //! `POST /api/delivery/quote` (seed 000: the delivery fee paid with points).
 //!
 //! Body `{address: {lat, lng, text}, items: [{sku, qty}], priority?: bool}` → 200 with the
-//! signed quote: `{quote_id, expires_at, store: {store_id, name, distance_m}, goods_fen,
+//! signed quote: `{quote_id, expires_at, store: {store_id, name, distance_m, open_orders}, goods_fen,
 //! fee_fen, points, free, free_threshold_fen, add_for_free_fen, priority, weather, factors:
 //! [{name, effect}], alternatives: [{store_id, name, distance_m}]}` (up to 5). The store is the nearest
 //! that has every item in stock within 3 km (else within 5 km); the fee is priced by distance,
@@ -61,11 +61,13 @@ fn read(raw: &[u8]) -> Result<Asked, Refusal> {
     })
 }
 
-/// The stores within the maximum range, each priced for the basket (covers = all in stock).
+/// The stores within the maximum range, each priced for the basket (covers = all in stock),
+/// with its pickers' load.
 async fn candidates<C: CatalogStore>(
     catalog: &C,
     rules: &DeliveryRules,
     asked: &Asked,
+    now: BusinessTime,
 ) -> Result<Vec<(Store, Candidate)>, StoreError> {
     let from = (asked.address.lat, asked.address.lng);
     let mut found = Vec::new();
@@ -74,12 +76,18 @@ async fn candidates<C: CatalogStore>(
             break;
         }
         let priced = price(&asked.items, &catalog.skus(&store.store_id).await?);
+        // Only a store that could take the basket has its pickers' load read.
+        let open_orders = match &priced {
+            Ok(_) => catalog.load(&store.store_id, now).await?,
+            Err(_) => 0,
+        };
         let candidate = Candidate {
             store_id: store.store_id.clone(),
             name: store.name.clone(),
             distance_m,
             covers: priced.is_ok(),
             goods_fen: priced.map(|p| p.goods_fen.value()).unwrap_or_default(),
+            open_orders,
         };
         found.push((store, candidate));
     }
@@ -90,7 +98,8 @@ fn view(quote: &Quote, id: &str, name: &str, others: &[Candidate]) -> Value {
     let p = &quote.price;
     json!({
         "quote_id": id, "expires_at": quote.expires_at.to_string(),
-        "store": {"store_id": quote.store_id, "name": name, "distance_m": quote.distance_m},
+        "store": {"store_id": quote.store_id, "name": name, "distance_m": quote.distance_m,
+            "open_orders": quote.open_orders, "picker_capacity": quote.picker_capacity},
         "goods_fen": quote.goods_fen, "fee_fen": p.fee_fen, "points": p.points, "free": p.free,
         "free_threshold_fen": p.free_threshold_fen, "add_for_free_fen": p.add_for_free_fen,
         "priority": quote.priority, "weather": quote.weather, "factors": p.factors,
@@ -117,7 +126,7 @@ pub async fn quote<L: LedgerStore, M, C: CatalogStore, O>(
         Ok(in_force) => in_force.rules,
         Err(e) => return store_failed(&e),
     };
-    let found = match candidates(&app.catalog, &rules, &asked).await {
+    let found = match candidates(&app.catalog, &rules, &asked, now).await {
         Ok(found) => found,
         Err(e) => return store_failed(&e),
     };

@@ -165,8 +165,8 @@ fn terms(
         store_id: quote.store_id.clone(),
         distance_m: quote.distance_m,
         covers: true,
-        open_orders: 0,
-        picker_capacity: 0,
+        open_orders: quote.open_orders,
+        picker_capacity: quote.picker_capacity,
     };
     let offers = rules.offers(quote.store_id.as_str());
     let Ok(chosen) = route(&RoutingRules::default(), &[option], &offers) else {
@@ -270,6 +270,7 @@ async fn commit<L, M, C, O>(
 ) -> Response<Body>
 where
     L: LedgerStore + PostWith + Sync,
+    C: CatalogStore,
     O: OrderStore,
 {
     let fee = draft.delivery.as_ref().map_or(0, |d| d.fee_fen);
@@ -317,6 +318,12 @@ where
     };
     let answer = match app.orders.place(&order, &app.ledger).await {
         Ok(Placed::Placed { cost }) => {
+            if order.delivery.is_some() {
+                // The pickers' load steers the next quotes; a miss only makes it look lighter.
+                if let Err(e) = app.catalog.count_order(&order.store_id, now).await {
+                    tracing::warn!(order_id = %order.order_id, error = %e, "order not counted toward the store's load");
+                }
+            }
             tracing::info!(order_id = %order.order_id, member = %order.member.masked(), amount_fen = order.amount_fen.value(), held = order.delivery.as_ref().map(|d| d.held_points().value()), wru = cost.total(), "order placed");
             let mut body = view(&order);
             body["pay_params"] = pay_params(app, &order, now);

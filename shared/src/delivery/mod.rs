@@ -10,7 +10,8 @@ mod rules;
 pub use pricing::{Factor, Price, PriceInput};
 pub use quote::{eligible, make_quote, Candidate, Quote, QuoteError, QuoteKey, QUOTE_VALID_MS};
 pub use routing::{
-    route, Heat, Platform, PlatformOffer, Route, RoutingError, RoutingRules, StoreOption,
+    choose_store, route, Heat, Platform, PlatformOffer, Route, RoutingError, RoutingRules,
+    StoreOption,
 };
 pub use rules::{
     Band, DeliveryRules, DeliveryRulesError, FeeBand, HotSku, PlatformTerms, Weather, BP_ONE,

@@ -1,8 +1,9 @@
-//! A delivery quote: the store chosen among the candidates, the price with its factors, signed
+//! A delivery quote: the store chosen among the candidates (by distance and its pickers' load), the price with its factors, signed
 //! so the order can trust it without storing it (`quote_id` = `base64url(json) "."
 //! base64url(HMAC-SHA256(key, json))`), valid 5 minutes, for the member it was made for.
 
 use super::pricing::{Price, PriceInput};
+use super::routing::{choose_store, RoutingRules, StoreOption};
 use super::rules::{DeliveryRules, Weather};
 use crate::ids::{MemberId, StoreId};
 use crate::order::Address;
@@ -29,6 +30,8 @@ pub struct Candidate {
     pub covers: bool,
     /// The basket priced at that store's prices.
     pub goods_fen: i64,
+    /// Delivery orders the store took in the last half hour (its pickers' load).
+    pub open_orders: u32,
 }
 
 /// The stores that cover the basket within range (else within the maximum range), nearest
@@ -68,6 +71,12 @@ pub struct Quote {
     pub price: Price,
     pub quoted_at: BusinessTime,
     pub expires_at: BusinessTime,
+    /// The chosen store's load when quoted: recent orders and its pickers' capacity (0 = none
+    /// set).
+    #[serde(default)]
+    pub open_orders: u32,
+    #[serde(default)]
+    pub picker_capacity: u32,
 }
 
 /// The store, quote and alternatives for a basket (pure: candidates come in priced).
@@ -83,8 +92,26 @@ pub fn make_quote(
     priority: bool,
     now: BusinessTime,
 ) -> Result<(Quote, Vec<Candidate>), QuoteError> {
-    let mut eligible = eligible(rules, candidates).into_iter();
-    let chosen = eligible.next().ok_or(QuoteError::NoStore)?;
+    let mut eligible = eligible(rules, candidates);
+    let capacity = |c: &Candidate| rules.pickers.get(c.store_id.as_str()).copied().unwrap_or(0);
+    let options: Vec<StoreOption> = eligible
+        .iter()
+        .map(|c| StoreOption {
+            store_id: c.store_id.clone(),
+            distance_m: c.distance_m,
+            covers: true,
+            open_orders: c.open_orders,
+            picker_capacity: capacity(c),
+        })
+        .collect();
+    let (best, _) =
+        choose_store(&RoutingRules::default(), &options).map_err(|_| QuoteError::NoStore)?;
+    let at = eligible
+        .iter()
+        .position(|c| c.store_id == best.store_id)
+        .ok_or(QuoteError::NoStore)?;
+    let chosen = eligible.remove(at);
+    let picker_capacity = capacity(&chosen);
     let price = rules
         .price(&PriceInput {
             distance_m: chosen.distance_m,
@@ -109,8 +136,10 @@ pub fn make_quote(
         price,
         quoted_at: now,
         expires_at: now.plus_ms(QUOTE_VALID_MS),
+        open_orders: chosen.open_orders,
+        picker_capacity,
     };
-    Ok((quote, eligible.collect()))
+    Ok((quote, eligible))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -198,6 +227,7 @@ mod tests {
             distance_m,
             covers,
             goods_fen: 3_000,
+            open_orders: 0,
         }
     }
 
@@ -279,5 +309,41 @@ mod tests {
             now(),
         );
         assert_eq!(none.err(), Some(QuoteError::NoStore));
+    }
+
+    #[test]
+    fn a_store_whose_pickers_are_full_loses_to_a_free_one_a_little_farther() {
+        let mut rules = DeliveryRules::default();
+        rules.pickers.insert("busy".into(), 4);
+        rules.pickers.insert("calm".into(), 4);
+        let member = MemberId::generate(now(), 2);
+        let address = Address {
+            lat: 31.2,
+            lng: 121.4,
+            text: "静安区".into(),
+        };
+        let quoted = |busy_orders: u32| {
+            let mut busy = candidate("busy", 600, true);
+            busy.open_orders = busy_orders;
+            let calm = candidate("calm", 1_400, true);
+            let (quote, others) = make_quote(
+                &rules,
+                member.clone(),
+                address.clone(),
+                vec![("OIL-5L".into(), 1)],
+                vec![busy, calm],
+                Weather::Normal,
+                Tier::Regular,
+                false,
+                now(),
+            )
+            .unwrap();
+            (quote.store_id.to_string(), quote.open_orders, others.len())
+        };
+        // 1 of 4 busy: 600 m + 25% × 20 m = 1,100 beats 1,400 m.
+        assert_eq!(quoted(1), ("busy".to_owned(), 1, 1));
+        // 3 of 4: 600 + 75 × 20 = 2,100 loses to 1,400; at capacity it is out of the running.
+        assert_eq!(quoted(3).0, "calm");
+        assert_eq!(quoted(4).0, "calm");
     }
 }

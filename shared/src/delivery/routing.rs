@@ -102,12 +102,13 @@ pub enum RoutingError {
     NoPlatform,
 }
 
-/// The store and platform for a delivery, with the reasons.
-pub fn route(
+/// The store to pack a delivery among `stores`: the covering one with the lowest score
+/// (distance + load penalty), a store at capacity only when every covering one is; with the
+/// reasons.
+pub fn choose_store<'a>(
     rules: &RoutingRules,
-    stores: &[StoreOption],
-    offers: &[PlatformOffer],
-) -> Result<Route, RoutingError> {
+    stores: &'a [StoreOption],
+) -> Result<(&'a StoreOption, Vec<String>), RoutingError> {
     let covering: Vec<&StoreOption> = stores.iter().filter(|s| s.covers).collect();
     let room: Vec<&StoreOption> = covering
         .iter()
@@ -136,6 +137,16 @@ pub fn route(
     if room.is_empty() {
         reasons.push("所有有货门店均已满负荷".to_owned());
     }
+    Ok((store, reasons))
+}
+
+/// The store and platform for a delivery, with the reasons.
+pub fn route(
+    rules: &RoutingRules,
+    stores: &[StoreOption],
+    offers: &[PlatformOffer],
+) -> Result<Route, RoutingError> {
+    let (store, mut reasons) = choose_store(rules, stores)?;
     let mut available: Vec<&PlatformOffer> = offers.iter().filter(|o| o.available).collect();
     let cost = |o: &PlatformOffer| {
         o.fee_fen

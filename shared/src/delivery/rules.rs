@@ -124,6 +124,10 @@ pub struct DeliveryRules {
     /// The courier platforms routing chooses among, with what each charges and promises.
     #[serde(default = "default_platforms")]
     pub platforms: Vec<PlatformTerms>,
+    /// Orders each store's pickers handle at once (store id → orders; a store not named has no
+    /// load limit): a busy store weighs as farther away when choosing where a delivery packs.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pickers: std::collections::BTreeMap<String, u32>,
 }
 
 /// A courier platform's terms as the chain contracted them.
@@ -198,6 +202,7 @@ impl Default for DeliveryRules {
             priority_points: 30,
             priority_fen: 300,
             platforms: default_platforms(),
+            pickers: Default::default(),
         }
     }
 }
@@ -233,6 +238,13 @@ impl DeliveryRules {
     }
 
     fn validate_platforms(&self) -> Result<(), DeliveryRulesError> {
+        for (store, capacity) in &self.pickers {
+            check(
+                (1..=1_000).contains(capacity),
+                format!("pickers.{store}"),
+                "1 to 1,000 orders at once",
+            )?;
+        }
         check(
             !self.platforms.is_empty(),
             "platforms",

@@ -220,6 +220,7 @@ mod tests {
             distance_m: 1_200,
             covers: true,
             goods_fen,
+            open_orders: 0,
         };
         let address = Address {
             lat: 31.22361,

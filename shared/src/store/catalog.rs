@@ -1,10 +1,12 @@
-//! The `Catalog` table (DESIGN §4): `STORE#<id>` / `STORE` (name, lat, lng, hours) and
-//! `STORE#<id>` / `SKU#<sku>` (name, price_fen, stock).
+//! The `Catalog` table (DESIGN §4): `STORE#<id>` / `STORE` (name, lat, lng, hours),
+//! `STORE#<id>` / `SKU#<sku>` (name, price_fen, stock) and `STORE#<id>` / `LOAD#<window>` (`n`:
+//! delivery orders taken in that 10-minute window, TTL `expires_at`: the pickers' load).
 
 use super::ledger::item::{key, Item};
 use super::StoreError;
 use crate::catalog::{Sku, Store};
 use crate::ids::StoreId;
+use crate::time::BusinessTime;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,26 @@ pub trait CatalogStore {
     fn store(&self, id: &StoreId)
         -> impl Future<Output = Result<Option<Store>, StoreError>> + Send;
     fn skus(&self, store: &StoreId) -> impl Future<Output = Result<Vec<Sku>, StoreError>> + Send;
+    /// Counts a delivery order `store` took at `at` toward its pickers' load.
+    fn count_order(
+        &self,
+        store: &StoreId,
+        at: BusinessTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Delivery orders `store` took in the half hour before `at` (its pickers' load).
+    fn load(
+        &self,
+        store: &StoreId,
+        at: BusinessTime,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+}
+
+/// Orders are counted in windows of this length; the load is the last `LOAD_WINDOWS` of them.
+const LOAD_WINDOW_MS: i64 = 10 * 60_000;
+const LOAD_WINDOWS: i64 = 3;
+
+fn load_key(store: &StoreId, window: i64) -> Item {
+    key(store_pk(store), format!("LOAD#{window}"))
 }
 
 #[derive(Clone, Debug)]
@@ -114,6 +136,50 @@ fn with_attributes(mut item: Item, attributes: Item) -> Item {
 }
 
 impl CatalogStore for DynamoCatalog {
+    async fn count_order(&self, store: &StoreId, at: BusinessTime) -> Result<(), StoreError> {
+        let window = at.epoch_ms().div_euclid(LOAD_WINDOW_MS);
+        // Gone (TTL) a day after the window closed: only the last half hour is ever read.
+        let expires = (window + 1) * LOAD_WINDOW_MS / 1000 + 86_400;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(load_key(store, window)))
+            .update_expression("ADD n :one SET expires_at = :expires")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn load(&self, store: &StoreId, at: BusinessTime) -> Result<u32, StoreError> {
+        let last = at.epoch_ms().div_euclid(LOAD_WINDOW_MS);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", AttributeValue::S(store_pk(store)))
+            .expression_attribute_values(
+                ":from",
+                AttributeValue::S(format!("LOAD#{}", last - LOAD_WINDOWS + 1)),
+            )
+            .expression_attribute_values(":to", AttributeValue::S(format!("LOAD#{last}")))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        let total: i64 = out
+            .items()
+            .iter()
+            .filter_map(|item| match item.get("n") {
+                Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
+                _ => None,
+            })
+            .sum();
+        Ok(u32::try_from(total.max(0)).unwrap_or(u32::MAX))
+    }
+
     async fn put_store(&self, store: &Store) -> Result<(), StoreError> {
         let attributes: Item = serde_dynamo::to_item(StoreAttributes {
             store_id: store.store_id.to_string(),

@@ -17,6 +17,44 @@ use linli::store::refunds::{RefundStore, Requested, Settled};
 use linli::wechat::pay_v2::SignType;
 
 async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
+    paid_order_with(orders, amount, None).await
+}
+
+/// A paid delivery of `goods` fen whose `fee` fen of delivery was paid in cash with it.
+async fn paid_delivery(orders: &DynamoOrders, goods: i64, fee: i64) -> Order {
+    use linli::delivery::{Heat, Platform, Route};
+    use linli::order::{Delivery, FeeChoice};
+    let route = Route {
+        store_id: StoreId::parse("SH-JINGAN-01").unwrap(),
+        platform: Platform::Dada,
+        fallbacks: vec![],
+        promised_minutes: 40,
+        courier_fee_fen: 600,
+        reasons: vec![],
+    };
+    let heat = Heat::of((31.2, 121.4), at(NOW_MS), &route, fee, 0);
+    let delivery = Delivery {
+        fee: FeeChoice::Cash,
+        fee_fen: fee,
+        points: 0,
+        priority: false,
+        distance_m: 1_200,
+        factors: vec![],
+        quoted_at: at(NOW_MS),
+        route,
+        heat,
+        fee_waived: false,
+    };
+    let mut order = paid_order_with(orders, goods + fee, Some(delivery)).await;
+    order.goods_fen = Fen::new(goods);
+    order
+}
+
+async fn paid_order_with(
+    orders: &DynamoOrders,
+    amount: i64,
+    delivery: Option<linli::order::Delivery>,
+) -> Order {
     let placed = at(NOW_MS);
     let order = Order {
         order_id: OrderId::parse(&format!("O-{:08x}", fastrand::u32(..))).unwrap(),
@@ -45,7 +83,7 @@ async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
         refund_requested_fen: Fen::ZERO,
         refunded_fen: Fen::ZERO,
         fee_refunded_fen: Fen::ZERO,
-        delivery: None,
+        delivery,
         stock_reserved: false,
         dispatch: None,
     };
@@ -192,7 +230,7 @@ async fn a_delivery_fee_given_back_takes_no_points_and_the_goods_refund_then_tak
     let client = client();
     let orders = DynamoOrders::new(client.clone(), orders_table(&client, "refund-fee").await);
     // ¥30 of goods earning 30 points, plus a ¥5 cash delivery fee.
-    let order = paid_order(&orders, 3_500).await;
+    let order = paid_delivery(&orders, 3_000, 500).await;
     let earned = Points::new(30);
     let when = at(NOW_MS + 600_000);
     let fee = Refund {

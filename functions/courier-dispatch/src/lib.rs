@@ -6,9 +6,10 @@
 //!   conditional write), so a repeated or concurrent message never calls a platform twice;
 //! - a refusal moves on to the next platform of the route;
 //! - an unclear answer (timeout, 5xx) is settled first: the platform is asked for the order's
-//!   waybill — a live one is kept; otherwise it is cancelled to be sure, and the next platform
-//!   is tried. A platform that can be neither asked nor told is named on the order
-//!   (`unsettled`) for an operator;
+//!   waybill — a live one is kept; a cancelled or expired one is left; when it shows none (or
+//!   cannot be asked) it is told to cancel to be sure, and the next platform is tried. A
+//!   platform that can be neither asked nor told is named on the order (`unsettled`) for an
+//!   operator;
 //! - a try left open by a crash is settled the same way once it is older than `SETTLE_AFTER_MS`;
 //! - when every platform failed: the order is flagged for the store (`dispatch.failed_at`), a
 //!   points-paid fee is returned once (`feeback:order:<id>`), a cash fee refunded through WeChat
@@ -263,12 +264,8 @@ where
             },
             None,
         ),
-        Err(CourierError::Refused { code, message, .. }) => current.end(
-            TryOutcome::Withdrawn {
-                reason: format!("the platform holds none ({code} {message})"),
-            },
-            None,
-        ),
+        // "None" may be a create still on its way, and any other refusal (rate limit, system
+        // error) says nothing: cancel to be sure either way (cancelling nothing is harmless).
         Err(unclear) => match app.couriers.cancel(platform, id, seconds).await {
             Ok(()) => current.end(
                 TryOutcome::Withdrawn {
@@ -276,6 +273,18 @@ where
                 },
                 None,
             ),
+            Err(CourierError::Refused { code, message, .. })
+                if matches!(unclear, CourierError::Refused { .. }) =>
+            {
+                current.end(
+                    TryOutcome::Withdrawn {
+                        reason: format!(
+                            "the platform holds none ({unclear}; cancel: {code} {message})"
+                        ),
+                    },
+                    None,
+                )
+            }
             Err(e) => {
                 tracing::error!(order_id = %id, ?platform, error = %e, "platform could be neither asked nor told to cancel: an operator must check it holds no waybill");
                 current.end(
@@ -305,7 +314,8 @@ where
     // its way, housekeeping's Redrive returns them.
     if let Some(feeback) = order.feeback_posting(now) {
         let capture = linli::ids::PostingId::pay_order(&order.order_id);
-        if app.ledger.posting(&order.member, &capture).await?.is_some() {
+        let owner = linli::store::ledger::owner(&app.ledger, &order.member).await?;
+        if app.ledger.posting(&owner, &capture).await?.is_some() {
             app.ledger.post(&feeback).await?;
             tracing::info!(order_id = %order.order_id, member = %order.member.masked(), "delivery fee points returned");
         }

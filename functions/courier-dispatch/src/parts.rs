@@ -133,6 +133,14 @@ pub(crate) async fn refund_cash_fee<O: RefundStore>(
         growth: None,
     };
     match refunding::start(orders, pay, refund, now).await? {
+        Started::Existing(r) if r.state == RefundState::Failed => {
+            tracing::error!(order_id = %order.order_id, refund = %r.refund_id, "the delivery fee's refund failed at WeChat Pay: an operator must refund it (the message stays until the DLQ)");
+            Ok(false)
+        }
+        Started::Refused { code, message } => {
+            tracing::error!(order_id = %order.order_id, code, message, "WeChat Pay refused the delivery fee's refund: retried, then the DLQ for an operator");
+            Ok(false)
+        }
         Started::Asked(r) | Started::Existing(r) => {
             tracing::warn!(order_id = %order.order_id, refund = %r.refund_id, fee_fen = fee, state = ?r.state, "cash delivery fee refunded");
             Ok(true)

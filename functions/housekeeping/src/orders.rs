@@ -146,12 +146,9 @@ async fn redrive<L: LedgerStore, O: OrderStore, C>(
             .await?;
     let mut unposted = None;
     if let Some(posting) = order.pay_posting() {
-        if app
-            .ledger
-            .posting(&order.member, &posting.id)
-            .await?
-            .is_none()
-        {
+        // Recorded for the member it joined, if the member was merged since.
+        let owner = linli::store::ledger::owner(&app.ledger, &order.member).await?;
+        if app.ledger.posting(&owner, &posting.id).await?.is_none() {
             unposted = Some(posting);
         }
     }

@@ -252,6 +252,8 @@ pub async fn cancel<L: LedgerStore, M, C, O: OrderStore>(
         )
     };
     if order.status != OrderStatus::Pending {
+        // Ended by an earlier try (or the sweep): its hold's void may still be due.
+        void_hold(&app.ledger, &order).await;
         return not_pending(&order);
     }
     // WeChat Pay first: once it has closed the payment, nobody can pay this order any more.

@@ -10,8 +10,8 @@
 use super::catalog::sku_key;
 use super::ledger::item::Item;
 use super::ledger::LedgerStore;
-use super::ledger::CONDITION_FAILED;
 use super::ledger::{ExtraWrite, PostWith, PostedWith};
+use super::ledger::{CONDITION_FAILED, TRANSACTION_CONFLICT};
 use super::orders::OrderStore;
 use super::orders::{decode_order, order_item, order_key, DynamoOrders, EndOutcome};
 use super::wru::{item_size, WriteCost};
@@ -180,6 +180,12 @@ impl DynamoOrders {
                 let old = reasons.get(i).and_then(|r| r.item().cloned());
                 return Ok(Err((i, old)));
             }
+            if !reasons
+                .iter()
+                .any(|r| r.code() == Some(TRANSACTION_CONFLICT))
+            {
+                return Err(invalid_write(error));
+            }
             tracing::debug!(attempt, "order transaction conflict: retrying");
             tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(5..=40))).await;
         }
@@ -268,12 +274,14 @@ pub async fn settle_fee_hold<L: LedgerStore, O: OrderStore>(
     if !held.is_positive() {
         return Ok(order);
     }
-    let profile = ledger.profile(&order.member).await?;
+    // A merge moves open holds and later postings to the member it joined.
+    let owner = super::ledger::owner(ledger, &order.member).await?;
+    let profile = ledger.profile(&owner).await?;
     if profile.is_some_and(|p| p.holds.contains_key(&order.order_id)) {
         return Ok(order);
     }
     let capture = PostingId::pay_order(&order.order_id);
-    if ledger.posting(&order.member, &capture).await?.is_some() {
+    if ledger.posting(&owner, &capture).await?.is_some() {
         return Ok(order);
     }
     let anomaly = Anomaly {

@@ -402,10 +402,15 @@ impl RefundStore for DynamoOrders {
             // refunds are figured on what was paid besides it.
             let counted =
                 o.filter(|_| r.counts_against_order && r.origin != RefundOrigin::DeliveryFee);
+            // The basis is fixed (what was paid less the cash fee charged), so the points a
+            // refund takes back do not depend on which refund settled first.
             let basis = counted.map(|o| {
-                let fee = o.fee_refunded_fen.value();
-                let before = o.refunded_fen.value().saturating_sub(fee);
-                let paid = Fen::new(o.amount_fen.value().saturating_sub(fee));
+                let cash_fee = o.delivery.as_ref().map_or(0, |d| d.fee_fen);
+                let paid = Fen::new(o.amount_fen.value().saturating_sub(cash_fee));
+                let before = o
+                    .refunded_fen
+                    .value()
+                    .saturating_sub(o.fee_refunded_fen.value());
                 (
                     paid,
                     Fen::new(before),

@@ -39,7 +39,7 @@ use std::time::Duration;
 pub(crate) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 /// BatchGetItem's limit on keys per request.
 const MAX_BATCH_GET: usize = 100;
-pub(super) const TRANSACTION_CONFLICT: &str = "TransactionConflict";
+pub(crate) const TRANSACTION_CONFLICT: &str = "TransactionConflict";
 
 #[derive(Clone, Debug)]
 pub struct DynamoLedger {

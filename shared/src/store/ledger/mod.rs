@@ -11,8 +11,8 @@ mod merge;
 mod scan;
 mod standing;
 
-pub(crate) use dynamo::CONDITION_FAILED;
 pub use dynamo::{DynamoLedger, ExtraWrite, PostedWith};
+pub(crate) use dynamo::{CONDITION_FAILED, TRANSACTION_CONFLICT};
 #[cfg(any(test, feature = "memory"))]
 pub use memory::MemoryLedger;
 pub use scan::ProfilePage;
@@ -141,6 +141,22 @@ pub trait LedgerStore {
         cursor: Option<&HistoryCursor>,
         limit: u16,
     ) -> impl Future<Output = Result<HistoryPage, StoreError>> + Send;
+}
+
+/// The member whose ledger now holds `member`'s points: `member` itself, or the member it was
+/// merged into (followed, as postings are). Reads of a member's holds and postings go there.
+pub async fn owner<L: LedgerStore>(ledger: &L, member: &MemberId) -> Result<MemberId, StoreError> {
+    let mut current = member.clone();
+    for _ in 0..crate::ledger::MAX_MERGE_HOPS {
+        match ledger.profile(&current).await? {
+            Some(profile) => match profile.merged_into {
+                Some(into) => current = into,
+                None => return Ok(current),
+            },
+            None => return Ok(current),
+        }
+    }
+    Ok(current)
 }
 
 /// A posting written in one transaction with the caller's own writes (e.g. a points hold with

@@ -107,6 +107,38 @@ pub async fn stack_queue(logical_id: &str) -> (aws_sdk_sqs::Client, String) {
     )
 }
 
+/// The reason attribute of the first message in the DLQ `dlq_logical_id` whose body `matches`,
+/// waiting up to 30 s for it.
+pub async fn dead_letter_reason(dlq_logical_id: &str, matches: impl Fn(&str) -> bool) -> String {
+    let (sqs, dlq) = stack_queue(dlq_logical_id).await;
+    let matches = &matches;
+    eventually(30, "the message in the DLQ", || {
+        let (sqs, dlq) = (sqs.clone(), dlq.clone());
+        async move {
+            let out = sqs
+                .receive_message()
+                .queue_url(&dlq)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .visibility_timeout(1)
+                .send()
+                .await
+                .unwrap();
+            out.messages()
+                .iter()
+                .find(|m| m.body().is_some_and(matches))
+                .map(|m| {
+                    m.message_attributes()
+                        .and_then(|a| a.get("reason"))
+                        .and_then(|r| r.string_value())
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+        }
+    })
+    .await
+}
+
 /// The devstack clock's "now".
 pub async fn clock() -> BusinessTime {
     let (_, body) = call("GET", "/_local/clock", None, None).await;

@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 use linli_e2e::delivery::{grant, me, order, quote, shop};
-use linli_e2e::{advance, call, eventually, fire, login, next_hour_of_day, stack_queue, tag};
+use linli_e2e::{
+    advance, call, dead_letter_reason, eventually, fire, login, next_hour_of_day, tag,
+};
 use serde_json::{json, Value};
 
 /// The stand-in `platform`'s waybills for `order`.
@@ -182,29 +184,7 @@ async fn with_every_platform_down_the_order_is_flagged_and_the_points_fee_comes_
         (account["available"] == 110 && account["held"] == 0).then_some(())
     })
     .await;
-    let (sqs, dlq) = stack_queue("CourierDispatchDLQ").await;
-    let reason = eventually(30, "the dispatch in the DLQ", || async {
-        let out = sqs
-            .receive_message()
-            .queue_url(&dlq)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .visibility_timeout(1)
-            .send()
-            .await
-            .unwrap();
-        out.messages()
-            .iter()
-            .find(|m| m.body().is_some_and(|b| b.contains(id.as_str())))
-            .map(|m| {
-                m.message_attributes()
-                    .and_then(|a| a.get("reason"))
-                    .and_then(|r| r.string_value())
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-    })
-    .await;
+    let reason = dead_letter_reason("CourierDispatchDLQ", |b| b.contains(id.as_str())).await;
     assert!(reason.contains("every courier platform failed"), "{reason}");
     // Redrive again: no new tries, the fee not returned twice.
     advance("16m").await;

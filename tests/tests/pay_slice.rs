@@ -17,8 +17,8 @@ use linli::store::wru::{item_size, lsi_entry_size, write_units, WriteCost};
 use linli::wechat::pay_v2::{self, SignType};
 use linli::wechat::xml;
 use linli_e2e::{
-    advance, call, clock, drained, eventually, fire, local_setting, login, post_raw, stack_queue,
-    stack_table, tag, test_store,
+    advance, call, clock, dead_letter_reason, drained, eventually, fire, local_setting, login,
+    post_raw, stack_queue, stack_table, tag, test_store,
 };
 use serde_json::{json, Value};
 
@@ -386,7 +386,6 @@ async fn a_poison_message_lands_in_the_dlq_with_its_reason_and_other_members_are
     let tag = tag();
     let (token, member) = login(&format!("test:o-{tag}")).await;
     let (sqs, queue) = stack_queue("PointsPostingsQueue").await;
-    let (_, dlq) = stack_queue("PointsPostingsDLQ").await;
     let poison = format!("{{\"v\":1,\"id\":\"poison-{tag}\",\"kind\":\"posting\"");
     let member_id = MemberId::parse(&member).unwrap();
     let good = Envelope::posting(PostingRequest::new(
@@ -420,28 +419,7 @@ async fn a_poison_message_lands_in_the_dlq_with_its_reason_and_other_members_are
     })
     .await;
 
-    let reason = eventually(30, "the poison message in the DLQ", || async {
-        let out = sqs
-            .receive_message()
-            .queue_url(&dlq)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .visibility_timeout(1)
-            .send()
-            .await
-            .unwrap();
-        out.messages()
-            .iter()
-            .find(|m| m.body() == Some(poison.as_str()))
-            .map(|m| {
-                m.message_attributes()
-                    .and_then(|a| a.get("reason"))
-                    .and_then(|r| r.string_value())
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-    })
-    .await;
+    let reason = dead_letter_reason("PointsPostingsDLQ", |b| b == poison).await;
     assert!(reason.contains("unreadable envelope"), "{reason}");
 }
 

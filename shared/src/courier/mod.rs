@@ -7,6 +7,7 @@
 //! what makes a failover safe: before trying the next platform, the last one is asked whether
 //! it created the waybill after all, and any live one is cancelled.
 
+pub mod callback;
 pub mod client;
 pub mod dada;
 pub mod meituan;

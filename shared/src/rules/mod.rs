@@ -1,6 +1,7 @@
 //! Business rules as pure functions, with the seeds' defaults. Earn rules, tiers, caps,
 //! delivery pricing and compensation policy grow here as their issues land.
 
+pub mod compensation;
 mod earn;
 pub mod earning;
 mod interactions;

@@ -314,7 +314,7 @@ where
     // its way, housekeeping's Redrive returns them.
     if let Some(feeback) = order.feeback_posting(now) {
         let capture = linli::ids::PostingId::pay_order(&order.order_id);
-        let owner = linli::store::ledger::owner(&app.ledger, &order.member).await?;
+        let (owner, _) = linli::store::ledger::owner(&app.ledger, &order.member).await?;
         if app.ledger.posting(&owner, &capture).await?.is_some() {
             app.ledger.post(&feeback).await?;
             tracing::info!(order_id = %order.order_id, member = %order.member.masked(), "delivery fee points returned");

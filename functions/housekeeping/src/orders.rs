@@ -147,7 +147,7 @@ async fn redrive<L: LedgerStore, O: OrderStore, C>(
     let mut unposted = None;
     if let Some(posting) = order.pay_posting() {
         // Recorded for the member it joined, if the member was merged since.
-        let owner = linli::store::ledger::owner(&app.ledger, &order.member).await?;
+        let (owner, _) = linli::store::ledger::owner(&app.ledger, &order.member).await?;
         if app.ledger.posting(&owner, &posting.id).await?.is_none() {
             unposted = Some(posting);
         }

@@ -275,8 +275,7 @@ pub async fn settle_fee_hold<L: LedgerStore, O: OrderStore>(
         return Ok(order);
     }
     // A merge moves open holds and later postings to the member it joined.
-    let owner = super::ledger::owner(ledger, &order.member).await?;
-    let profile = ledger.profile(&owner).await?;
+    let (owner, profile) = super::ledger::owner(ledger, &order.member).await?;
     if profile.is_some_and(|p| p.holds.contains_key(&order.order_id)) {
         return Ok(order);
     }

@@ -144,19 +144,24 @@ pub trait LedgerStore {
 }
 
 /// The member whose ledger now holds `member`'s points: `member` itself, or the member it was
-/// merged into (followed, as postings are). Reads of a member's holds and postings go there.
-pub async fn owner<L: LedgerStore>(ledger: &L, member: &MemberId) -> Result<MemberId, StoreError> {
+/// merged into (followed, as postings are), with its profile as read on the way. Reads of a
+/// member's holds and postings go there.
+pub async fn owner<L: LedgerStore>(
+    ledger: &L,
+    member: &MemberId,
+) -> Result<(MemberId, Option<Profile>), StoreError> {
     let mut current = member.clone();
+    let mut profile = ledger.profile(&current).await?;
     for _ in 0..crate::ledger::MAX_MERGE_HOPS {
-        match ledger.profile(&current).await? {
-            Some(profile) => match profile.merged_into {
-                Some(into) => current = into,
-                None => return Ok(current),
-            },
-            None => return Ok(current),
+        match profile.as_ref().and_then(|p| p.merged_into.clone()) {
+            Some(into) => {
+                profile = ledger.profile(&into).await?;
+                current = into;
+            }
+            None => break,
         }
     }
-    Ok(current)
+    Ok((current, profile))
 }
 
 /// A posting written in one transaction with the caller's own writes (e.g. a points hold with

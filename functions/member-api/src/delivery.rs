@@ -17,7 +17,7 @@ use crate::App;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use linli::catalog::{nearest, Store};
-use linli::delivery::{eligible, make_quote, Candidate, DeliveryRules, Quote, QuoteKey};
+use linli::delivery::{choose, make_quote, Candidate, DeliveryRules, Quote, QuoteKey};
 use linli::order::{price, ItemRequest, MAX_QTY};
 use linli::store::catalog::CatalogStore;
 use linli::store::delivery_rules::DeliveryRulesStore;
@@ -131,14 +131,15 @@ pub async fn quote<L: LedgerStore, M, C: CatalogStore, O>(
         Err(e) => return store_failed(&e),
     };
     let all: Vec<Candidate> = found.iter().map(|(_, c)| c.clone()).collect();
-    let Some(first) = eligible(&rules, all.clone()).into_iter().next() else {
+    let Ok(choice) = choose(&rules, all) else {
         tracing::info!(member = %session.member.masked(), stores = found.len(), "no store in range covers the basket");
         let message = "no store within 5 km has every item in stock";
         return error(StatusCode::CONFLICT, "no_store", message, None);
     };
+    // The chosen store's city prices the weather (the store may not be the nearest: load).
     let city = found
         .iter()
-        .find(|(s, _)| s.store_id == first.store_id)
+        .find(|(s, _)| s.store_id == choice.store.store_id)
         .map_or("default", |(s, _)| s.city());
     let weather = app.weather.weather(city);
     let tier = current_tier(&app.ledger, &session.member);
@@ -153,13 +154,13 @@ pub async fn quote<L: LedgerStore, M, C: CatalogStore, O>(
         member,
         address,
         items,
-        all,
+        &choice,
         weather.weather,
         tier,
         priority,
         now,
     );
-    let Ok((quote, others)) = made else {
+    let Ok(quote) = made else {
         return error(
             StatusCode::CONFLICT,
             "no_store",
@@ -177,5 +178,8 @@ pub async fn quote<L: LedgerStore, M, C: CatalogStore, O>(
         );
     };
     tracing::info!(member = %session.member.masked(), store = %quote.store_id, distance_m = quote.distance_m, fee_fen = quote.price.fee_fen, points = quote.price.points, free = quote.price.free, ?weather.weather, ?tier, "delivery quoted");
-    reply(StatusCode::OK, view(&quote, &id, &first.name, &others))
+    reply(
+        StatusCode::OK,
+        view(&quote, &id, &choice.store.name, &choice.others),
+    )
 }

@@ -8,7 +8,9 @@ mod routing;
 mod rules;
 
 pub use pricing::{Factor, Price, PriceInput};
-pub use quote::{eligible, make_quote, Candidate, Quote, QuoteError, QuoteKey, QUOTE_VALID_MS};
+pub use quote::{
+    choose, eligible, make_quote, Candidate, Choice, Quote, QuoteError, QuoteKey, QUOTE_VALID_MS,
+};
 pub use routing::{
     choose_store, route, Heat, Platform, PlatformOffer, Route, RoutingError, RoutingRules,
     StoreOption,

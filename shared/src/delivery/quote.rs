@@ -79,19 +79,19 @@ pub struct Quote {
     pub picker_capacity: u32,
 }
 
-/// The store, quote and alternatives for a basket (pure: candidates come in priced).
-#[allow(clippy::too_many_arguments)]
-pub fn make_quote(
-    rules: &DeliveryRules,
-    member: MemberId,
-    address: Address,
-    items: Vec<(String, i64)>,
-    candidates: Vec<Candidate>,
-    weather: Weather,
-    tier: Tier,
-    priority: bool,
-    now: BusinessTime,
-) -> Result<(Quote, Vec<Candidate>), QuoteError> {
+/// The store a basket is quoted from, and the others that could deliver it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    pub store: Candidate,
+    /// Its pickers' capacity in the rules (0 = none set).
+    pub picker_capacity: u32,
+    /// The other eligible stores, nearest first.
+    pub others: Vec<Candidate>,
+}
+
+/// The eligible store with the lowest distance + load score (pure: candidates come in priced,
+/// with their load).
+pub fn choose(rules: &DeliveryRules, candidates: Vec<Candidate>) -> Result<Choice, QuoteError> {
     let mut eligible = eligible(rules, candidates);
     let capacity = |c: &Candidate| rules.pickers.get(c.store_id.as_str()).copied().unwrap_or(0);
     let options: Vec<StoreOption> = eligible
@@ -110,8 +110,28 @@ pub fn make_quote(
         .iter()
         .position(|c| c.store_id == best.store_id)
         .ok_or(QuoteError::NoStore)?;
-    let chosen = eligible.remove(at);
-    let picker_capacity = capacity(&chosen);
+    let store = eligible.remove(at);
+    Ok(Choice {
+        picker_capacity: capacity(&store),
+        store,
+        others: eligible,
+    })
+}
+
+/// The quote for a basket from the chosen store.
+#[allow(clippy::too_many_arguments)]
+pub fn make_quote(
+    rules: &DeliveryRules,
+    member: MemberId,
+    address: Address,
+    items: Vec<(String, i64)>,
+    choice: &Choice,
+    weather: Weather,
+    tier: Tier,
+    priority: bool,
+    now: BusinessTime,
+) -> Result<Quote, QuoteError> {
+    let chosen = &choice.store;
     let price = rules
         .price(&PriceInput {
             distance_m: chosen.distance_m,
@@ -123,9 +143,9 @@ pub fn make_quote(
             priority,
         })
         .ok_or(QuoteError::NoStore)?;
-    let quote = Quote {
+    Ok(Quote {
         member,
-        store_id: chosen.store_id,
+        store_id: chosen.store_id.clone(),
         distance_m: chosen.distance_m,
         address,
         items,
@@ -137,9 +157,8 @@ pub fn make_quote(
         quoted_at: now,
         expires_at: now.plus_ms(QUOTE_VALID_MS),
         open_orders: chosen.open_orders,
-        picker_capacity,
-    };
-    Ok((quote, eligible))
+        picker_capacity: choice.picker_capacity,
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -269,12 +288,18 @@ mod tests {
             lng: 121.4,
             text: "静安区".into(),
         };
-        let (quote, others) = make_quote(
+        let choice = choose(
+            &DeliveryRules::default(),
+            vec![candidate("a", 900, true), candidate("b", 1_500, true)],
+        )
+        .unwrap();
+        let others = &choice.others;
+        let quote = make_quote(
             &DeliveryRules::default(),
             member.clone(),
             address,
             vec![("OIL-5L".into(), 1)],
-            vec![candidate("a", 900, true), candidate("b", 1_500, true)],
+            &choice,
             Weather::Normal,
             Tier::Regular,
             false,
@@ -297,17 +322,7 @@ mod tests {
         let tampered = id.replacen('e', "f", 1);
         assert!(key.open(&tampered, &member, now()).is_err());
         assert_eq!(key.open("junk", &member, now()), Err(QuoteError::Forged));
-        let none = make_quote(
-            &DeliveryRules::default(),
-            member,
-            quote.address.clone(),
-            vec![],
-            vec![candidate("x", 900, false)],
-            Weather::Normal,
-            Tier::Regular,
-            false,
-            now(),
-        );
+        let none = choose(&DeliveryRules::default(), vec![candidate("x", 900, false)]);
         assert_eq!(none.err(), Some(QuoteError::NoStore));
     }
 
@@ -326,19 +341,24 @@ mod tests {
             let mut busy = candidate("busy", 600, true);
             busy.open_orders = busy_orders;
             let calm = candidate("calm", 1_400, true);
-            let (quote, others) = make_quote(
+            let choice = choose(&rules, vec![busy, calm]).unwrap();
+            let quote = make_quote(
                 &rules,
                 member.clone(),
                 address.clone(),
                 vec![("OIL-5L".into(), 1)],
-                vec![busy, calm],
+                &choice,
                 Weather::Normal,
                 Tier::Regular,
                 false,
                 now(),
             )
             .unwrap();
-            (quote.store_id.to_string(), quote.open_orders, others.len())
+            (
+                quote.store_id.to_string(),
+                quote.open_orders,
+                choice.others.len(),
+            )
         };
         // 1 of 4 busy: 600 m + 25% × 20 m = 1,100 beats 1,400 m.
         assert_eq!(quoted(1), ("busy".to_owned(), 1, 1));

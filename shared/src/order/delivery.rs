@@ -201,7 +201,9 @@ impl super::Order {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::{make_quote, route, Candidate, DeliveryRules, Platform, RoutingRules};
+    use crate::delivery::{
+        choose, make_quote, route, Candidate, DeliveryRules, Platform, RoutingRules,
+    };
     use crate::delivery::{StoreOption, Weather};
     use crate::ids::{MemberId, StoreId};
     use crate::order::Address;
@@ -228,12 +230,13 @@ mod tests {
             text: "南京西路 1 号".into(),
         };
         let member = MemberId::generate(quiet(), 3);
-        let (quote, _) = make_quote(
+        let choice = choose(&rules, vec![candidate]).unwrap();
+        let quote = make_quote(
             &rules,
             member,
             address,
             vec![("OIL-5L".into(), 1)],
-            vec![candidate],
+            &choice,
             Weather::Normal,
             Tier::Regular,
             false,

@@ -67,13 +67,13 @@ pub(crate) async fn waybill<R: DeliveryRulesStore>(
         .iter()
         .find(|t| t.platform == platform)
         .map_or(60, |t| t.promised_minutes);
-    Ok(Waybill {
+    Ok(Waybill::new(
         platform,
         waybill_id,
-        created_at: now,
-        promised_at: now.plus_ms(i64::from(minutes) * 60_000),
+        now,
+        now.plus_ms(i64::from(minutes) * 60_000),
         fee_fen,
-    })
+    ))
 }
 
 /// An unguessable per-delivery token for Dada's callback URL (128 bits from the OS, hex).

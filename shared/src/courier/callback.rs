@@ -7,6 +7,8 @@
 use super::meituan::{self, MeituanConfig};
 use super::sf::{self, SfConfig};
 use super::{dada, optional_text, same, text, DeliveryState, Platform};
+use crate::order::{CancelledBy, Report, Rider};
+use crate::time::BusinessTime;
 use serde_json::Value;
 
 /// A status callback as Linli reads it, whatever the platform.
@@ -24,6 +26,28 @@ pub struct Callback {
     pub rider_phone: Option<String>,
     /// An exception report (a flag beside the state, DESIGN §6).
     pub exception: bool,
+    /// Who cancelled, when the platform says (Dada's `cancel_from`).
+    pub cancelled_by: Option<CancelledBy>,
+}
+
+impl Callback {
+    /// The callback as a report on the order's waybill (`received`: when its time is unusable).
+    pub fn report(&self, received: BusinessTime) -> Report {
+        let rider = self.rider_name.clone().map(|name| Rider {
+            name,
+            phone: self.rider_phone.clone().unwrap_or_default(),
+        });
+        Report {
+            platform: self.platform,
+            state: self.state,
+            code: self.status_code,
+            at: BusinessTime::from_epoch_ms(self.at.saturating_mul(1000))
+                .unwrap_or(received),
+            rider,
+            exception: self.exception,
+            cancelled_by: self.cancelled_by,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +97,12 @@ pub fn dada(raw: &[u8]) -> Result<Callback, CallbackError> {
         rider_name: optional_text(&body, "dm_name"),
         rider_phone: optional_text(&body, "dm_mobile"),
         exception: matches!(code, 9 | 10),
+        // 1 the rider, 2 the merchant, 3 the system or customer service.
+        cancelled_by: match number(&body, "cancel_from") {
+            Ok(2) => Some(CancelledBy::Merchant),
+            Ok(1 | 3) => Some(CancelledBy::Platform),
+            _ => None,
+        },
     })
 }
 
@@ -100,6 +130,7 @@ pub fn sf(raw: &[u8], sign_param: &str, config: &SfConfig) -> Result<Callback, C
         rider_name: optional_text(&body, "operator_name"),
         rider_phone: optional_text(&body, "operator_phone"),
         exception,
+        cancelled_by: None,
     })
 }
 
@@ -117,11 +148,26 @@ pub fn meituan(raw: &[u8], config: &MeituanConfig) -> Result<Callback, CallbackE
             .parse::<i64>()
             .map_err(|_| malformed(format!("{k} is not a number")))
     };
-    let code = parse("status")?;
     let order_id = field("order_id");
     if order_id.is_empty() {
         return Err(malformed("order_id is missing"));
     }
+    // The exception callback (its own URL in Meituan's console) has no status: a flag only.
+    let exception = !field("exception_code").is_empty();
+    if exception && field("status").is_empty() {
+        return Ok(Callback {
+            platform: Platform::Meituan,
+            order_id,
+            status_code: parse("exception_code")?,
+            state: DeliveryState::Dispatching,
+            at: parse("timestamp")?,
+            rider_name: Some(field("courier_name")).filter(|s| !s.is_empty()),
+            rider_phone: Some(field("courier_phone")).filter(|s| !s.is_empty()),
+            exception: true,
+            cancelled_by: None,
+        });
+    }
+    let code = parse("status")?;
     Ok(Callback {
         platform: Platform::Meituan,
         order_id,
@@ -131,6 +177,7 @@ pub fn meituan(raw: &[u8], config: &MeituanConfig) -> Result<Callback, CallbackE
         rider_name: Some(field("courier_name")).filter(|s| !s.is_empty()),
         rider_phone: Some(field("courier_phone")).filter(|s| !s.is_empty()),
         exception: false,
+        cancelled_by: None,
     })
 }
 

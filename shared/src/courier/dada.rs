@@ -164,7 +164,19 @@ pub fn remote(order_id: &str, body: &[u8]) -> Result<Remote, CourierError> {
         state,
         rider_name: optional_text(&r, "transporterName"),
         rider_phone: optional_text(&r, "transporterPhone"),
+        // "yyyy-MM-dd HH:mm:ss", Beijing time; "" until it happened.
+        finished_at: [text(&r, "finishTime"), text(&r, "cancelTime")]
+            .iter()
+            .find_map(|t| shanghai_seconds(t)),
     })
+}
+
+/// Dada's "yyyy-MM-dd HH:mm:ss" (Beijing time) as Unix seconds.
+fn shanghai_seconds(text: &str) -> Option<i64> {
+    let compact: String = text.chars().filter(char::is_ascii_digit).collect();
+    crate::time::BusinessTime::parse_shanghai_compact(&compact)
+        .ok()
+        .map(|t| t.epoch_ms() / 1000)
 }
 
 /// Whether a cancel went through (or there was nothing left to cancel).

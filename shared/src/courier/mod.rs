@@ -18,9 +18,10 @@ use crate::ids::OrderId;
 use serde::{Deserialize, Serialize};
 
 /// A delivery's state, the same for every platform (DESIGN §6). Ranks only move forward.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
+    #[default]
     Dispatching,
     Accepted,
     ArrivedAtStore,
@@ -41,6 +42,10 @@ impl DeliveryState {
             Self::PickedUp => 3,
             _ => 9,
         }
+    }
+
+    pub fn is_dispatching(&self) -> bool {
+        *self == Self::Dispatching
     }
 
     /// A waybill in this state may still move a rider (so a duplicate must be cancelled).
@@ -99,6 +104,8 @@ pub struct Remote {
     pub state: DeliveryState,
     pub rider_name: Option<String>,
     pub rider_phone: Option<String>,
+    /// Unix seconds the platform says it was delivered (or cancelled), when it says.
+    pub finished_at: Option<i64>,
 }
 
 /// Why a platform call did not give an answer to act on.

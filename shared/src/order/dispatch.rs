@@ -6,9 +6,15 @@
 //! platform is tried. Only one waybill is ever kept; a platform that could not be settled is
 //! named on the order for an operator.
 
+use super::tracking::{CancelledBy, Event, Rider};
+use crate::courier::DeliveryState;
 use crate::delivery::{Platform, Route};
 use crate::time::BusinessTime;
 use serde::{Deserialize, Serialize};
+
+/// A delivery the platform cancelled is dispatched again this many times (to a platform not
+/// tried yet); after that it is given up (the fee returned, the member compensated).
+pub const MAX_REDISPATCHES: usize = 1;
 
 /// The waybill that carries the delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +27,22 @@ pub struct Waybill {
     pub promised_at: BusinessTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fee_fen: Option<i64>,
+    /// Where the delivery stands as the platform reported it (see `tracking`).
+    #[serde(default, skip_serializing_if = "DeliveryState::is_dispatching")]
+    pub state: DeliveryState,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+    /// Every rider it had, the current one last (a reassignment adds one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub riders: Vec<Rider>,
+    /// The platform reported an exception (a flag beside the state).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exception: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<CancelledBy>,
+    /// When the platform says it was delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<BusinessTime>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +81,31 @@ pub struct Try {
     pub outcome: Option<TryOutcome>,
 }
 
+impl Waybill {
+    /// A waybill just created, waiting for a rider.
+    pub fn new(
+        platform: Platform,
+        waybill_id: String,
+        created_at: BusinessTime,
+        promised_at: BusinessTime,
+        fee_fen: Option<i64>,
+    ) -> Self {
+        Self {
+            platform,
+            waybill_id,
+            created_at,
+            promised_at,
+            fee_fen,
+            state: DeliveryState::Dispatching,
+            events: Vec::new(),
+            riders: Vec::new(),
+            exception: false,
+            cancelled_by: None,
+            finished_at: None,
+        }
+    }
+}
+
 /// Where dispatching an order stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dispatch {
@@ -70,6 +117,10 @@ pub struct Dispatch {
     /// Every platform failed: flagged for the store, the fee returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_at: Option<BusinessTime>,
+    /// Waybills the platform cancelled (or let expire), oldest first: the delivery was
+    /// dispatched again (once, `MAX_REDISPATCHES`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ended: Vec<Waybill>,
 }
 
 /// What the dispatcher does next.
@@ -89,6 +140,9 @@ impl Dispatch {
     pub fn next(&self, route: &Route) -> Step {
         if self.waybill.is_some() || self.failed_at.is_some() {
             return Step::Done;
+        }
+        if self.ended.len() > MAX_REDISPATCHES {
+            return Step::GiveUp;
         }
         if let Some(last) = self.tries.last() {
             if last.outcome.is_none() {
@@ -207,13 +261,7 @@ mod tests {
 
     #[test]
     fn a_waybill_ends_dispatching() {
-        let waybill = Waybill {
-            platform: Platform::Dada,
-            waybill_id: "w1".into(),
-            created_at: at(0),
-            promised_at: at(40),
-            fee_fen: Some(600),
-        };
+        let waybill = Waybill::new(Platform::Dada, "w1".into(), at(0), at(40), Some(600));
         let d = Dispatch::default()
             .begin(Platform::Dada, at(0), 0, None)
             .end(TryOutcome::Created, Some(waybill.clone()));

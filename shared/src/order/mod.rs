@@ -7,10 +7,12 @@ mod delivery;
 mod dispatch;
 mod pricing;
 mod refund;
+mod tracking;
 
 pub use anomaly::{Anomaly, AnomalyKind};
 pub use delivery::{Delivery, FeeChoice, FeeError, HOLD_GRACE_MS};
-pub use dispatch::{Dispatch, Step, Try, TryOutcome, Waybill};
+pub use dispatch::{Dispatch, Step, Try, TryOutcome, Waybill, MAX_REDISPATCHES};
+pub use tracking::{assess, Assessment, CancelledBy, Effect, Event, Report, Rider, Tracked};
 pub use pricing::{price, ItemRequest, OrderError, Priced, MAX_LINES, MAX_QTY};
 pub use refund::{
     clawback, delivery_fee_refund_id, late_payment_refund_id, member_refund_id, refund_growth,

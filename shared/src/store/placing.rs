@@ -351,13 +351,13 @@ mod tests {
             fee_waived: false,
         });
         order.stock_reserved = true;
-        let waybill = Waybill {
-            platform: Platform::Dada,
-            waybill_id: order.order_id.to_string(),
-            created_at: at,
-            promised_at: at.plus_ms(40 * 60_000),
-            fee_fen: Some(600),
-        };
+        let waybill = Waybill::new(
+            Platform::Dada,
+            order.order_id.to_string(),
+            at,
+            at.plus_ms(40 * 60_000),
+            Some(600),
+        );
         let dispatch = Dispatch::default()
             .begin(
                 Platform::Dada,

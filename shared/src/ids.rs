@@ -250,6 +250,14 @@ const POSTING_PREFIXES: [&str; 14] = [
 ];
 
 impl OrderId {
+    /// A stable shard of the id in `0..shards` (index partitions that must not be hot).
+    pub fn shard(&self, shards: u8) -> u8 {
+        let sum = self.0.bytes().fold(0u32, |acc, b| {
+            acc.wrapping_mul(31).wrapping_add(u32::from(b))
+        });
+        u8::try_from(sum % u32::from(shards.max(1))).unwrap_or(0)
+    }
+
     /// A new order id: a ULID (26 characters, time-ordered), which also fits WeChat Pay's
     /// 32-character `out_trade_no`.
     pub fn generate(at: BusinessTime, random: u128) -> Self {

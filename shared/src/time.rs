@@ -235,6 +235,16 @@ impl From<Month> for String {
     }
 }
 
+/// Wall-clock Unix milliseconds. STYLE 11's exception, for adapters only: whether a call to
+/// another system is still in flight, and the timestamps a platform checks against its own
+/// clock, are questions about real time; no event carries the moment of a redelivery.
+#[allow(clippy::disallowed_methods)]
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

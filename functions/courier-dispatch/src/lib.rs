@@ -53,6 +53,9 @@ pub struct App<O, C, L, R> {
     pub pay: linli::paying::PayGateway,
     /// The publisher and the DLQ's URL (None in tests: dead-lettering is then a retry).
     pub dead_letters: Option<(Publisher, String)>,
+    /// `compensations`: a delivery the platform cancelled and no platform took again is
+    /// compensated.
+    pub compensations: String,
 }
 
 pub async fn handle<O, C, L, R>(
@@ -323,12 +326,22 @@ where
     if !parts::refund_cash_fee(&app.orders, &app.pay, order, now).await? {
         return Ok(Done::Busy);
     }
-    if !app
-        .orders
-        .save_dispatch(&order.order_id, &current.give_up(now))
-        .await?
-    {
+    let given_up = current.give_up(now);
+    if !app.orders.save_dispatch(&order.order_id, &given_up).await? {
         return Ok(Done::Busy);
+    }
+    if let (Some(effect), Some((publisher, _))) = (given_up.pending_effect(), &app.dead_letters) {
+        let queues = linli::courier::follow::Queues {
+            dispatch: String::new(),
+            compensations: app.compensations.clone(),
+        };
+        // If this send fails the message is retried: the dispatch is Done then, so a platform
+        // repeating its cancellation (or OverdueWaybills) is what sends it again.
+        if let Err(e) =
+            linli::courier::follow::send(publisher, &queues, &order.order_id, effect, now).await
+        {
+            tracing::error!(order_id = %order.order_id, error = %e, "compensation not requested");
+        }
     }
     let tried: Vec<String> = current
         .tries

@@ -28,6 +28,7 @@ async fn main() -> Result<(), Error> {
         couriers,
         pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
         dead_letters: Some((Publisher::new(aws_sdk_sqs::Client::new(&aws)), dead_letters)),
+        compensations: required(&ProcessEnv, "QUEUE_COMPENSATIONS")?,
     };
     let app = &app;
     lambda_runtime::run(service_fn(move |event| async move {

@@ -87,14 +87,10 @@ pub(crate) fn new_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Wall-clock Unix milliseconds. STYLE 11's exception: whether a platform call is still in
-/// flight is a question about real time (the HTTP timeout), not business time, and no event
-/// carries the moment of this redelivery.
-#[allow(clippy::disallowed_methods)]
+/// Wall-clock Unix milliseconds: whether a platform call is still in flight is a question
+/// about real time (the HTTP timeout), not business time.
 pub(crate) fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    linli::time::wall_ms()
 }
 
 /// Refunds the cash delivery fee of `order` (no platform took it): recorded, then asked of

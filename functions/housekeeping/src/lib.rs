@@ -6,6 +6,8 @@
 //!   WeChat Pay, then in the table.
 //! - `Redrive` (hourly): a paid order whose `pay:order` posting is still missing five minutes
 //!   after payment gets its message sent again (same id: it still posts once).
+//! - `OverdueWaybills` (every 10 min, `waybills.rs`): live waybills past their promise are
+//!   asked about on their platform and the answer recorded like a callback.
 //!
 //! The ledger:
 //! - `VoidExpiredHolds` (every 5 min, `holds.rs`): holds past their `expires_at` are voided
@@ -36,6 +38,7 @@ pub mod reminders;
 pub mod review;
 mod tally;
 pub mod walk;
+mod waybills;
 
 pub use orders::Summary;
 
@@ -53,6 +56,8 @@ pub struct Settings {
     pub points_queue: String,
     /// `QUEUE_COURIER_DISPATCH`: Redrive re-sends paid deliveries still without a waybill.
     pub dispatch_queue: String,
+    /// `QUEUE_COMPENSATIONS`: an overdue waybill found delivered late or cancelled is compensated.
+    pub compensations_queue: String,
     /// The deployment stage (`LINLI_STAGE`): the dimension of the published metrics.
     pub stage: String,
     /// The subscribe-message templates reminders use.
@@ -75,6 +80,7 @@ impl Settings {
         Ok(Self {
             points_queue: required(source, "QUEUE_POINTS_POSTINGS")?,
             dispatch_queue: required(source, "QUEUE_COURIER_DISPATCH")?,
+            compensations_queue: required(source, "QUEUE_COMPENSATIONS")?,
             stage: required(source, "LINLI_STAGE")?,
             templates: linli::rules::reminders::ReminderTemplates::from_source(source)?,
             quiet,
@@ -95,7 +101,9 @@ pub struct App<L, O, C> {
     /// Consents, reminder claims and purchase rhythms (Ledger table).
     pub reminders: linli::store::reminders::DynamoReminders,
     /// Subscribe messages through WeChat.
-    pub messenger: reminders::WechatMessenger,
+    pub messenger: linli::wechat::subscribe::WechatMessenger,
+    /// The courier platforms, asked about overdue waybills.
+    pub couriers: linli::courier::client::Couriers,
     pub settings: Settings,
 }
 
@@ -108,6 +116,7 @@ pub enum Task {
     TierReview,
     Reminders,
     Audit,
+    OverdueWaybills,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +147,7 @@ pub enum Report {
     Audit(audit::AuditSummary),
     Review(review::ReviewSummary),
     Reminders(reminders::RemindersSummary),
+    Waybills(waybills::OverdueSummary),
 }
 
 pub async fn handle<L: LedgerWalk + Standings, O: OrderStore, C: CheckpointStore + Sync>(
@@ -155,6 +165,11 @@ pub async fn handle<L: LedgerWalk + Standings, O: OrderStore, C: CheckpointStore
             let s = orders::sweep(app, task, now).await;
             tracing::info!(?task, now = %now, closed = s.closed, resent = s.resent, retired = s.retired, waiting = s.waiting, failed = s.failed, "housekeeping done");
             (s.failed, Report::Orders(s))
+        }
+        Task::OverdueWaybills => {
+            let s = waybills::run(app, now).await;
+            tracing::info!(?task, now = %now, asked = s.asked, moved = s.moved, unchanged = s.unchanged, failed = s.failed, "housekeeping done");
+            (s.failed, Report::Waybills(s))
         }
         Task::VoidExpiredHolds => {
             let s = holds::run(&app.ledger, now, &budget).await;

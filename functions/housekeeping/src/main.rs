@@ -2,7 +2,6 @@
 // The runtime's service stack nests deep futures; their layout needs a higher limit.
 #![recursion_limit = "256"]
 
-use housekeeping::reminders::WechatMessenger;
 use housekeeping::{handle, App, Settings};
 use lambda_runtime::{service_fn, Error};
 use linli::config::{optional, required, ProcessEnv};
@@ -13,6 +12,7 @@ use linli::store::ledger::DynamoLedger;
 use linli::store::orders::DynamoOrders;
 use linli::store::reminders::DynamoReminders;
 use linli::store::rules::DynamoRules;
+use linli::wechat::subscribe::WechatMessenger;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -38,6 +38,9 @@ async fn main() -> Result<(), Error> {
             tokens: Default::default(),
         },
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
+        couriers: linli::courier::client::Couriers::new(
+            linli::courier::client::CourierConfig::from_source(&ProcessEnv)?,
+        )?,
         pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
         settings,
     };

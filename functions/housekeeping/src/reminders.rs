@@ -18,44 +18,10 @@ use linli::store::reminders::{Claimed, Consents, ReminderStore};
 use linli::store::rhythm::RhythmStore;
 use linli::store::StoreError;
 use linli::time::BusinessTime;
-use linli::wechat::subscribe::{SendError, SubscribeMessage, NO_CONSENT};
+use linli::wechat::subscribe::{Messenger, SendError, SubscribeMessage, NO_CONSENT};
 use serde::{Deserialize, Serialize};
-use std::future::Future;
 
 pub const TASK: &str = "Reminders";
-
-/// Sends a subscribe message (the mini-program's token and WeChat's API, or a test double).
-pub trait Messenger: Sync {
-    fn send(
-        &self,
-        message: &SubscribeMessage,
-        now: BusinessTime,
-    ) -> impl Future<Output = Result<(), SendError>> + Send;
-}
-
-/// WeChat's `subscribe/send` with the mini-program's access token (cached per container).
-pub struct WechatMessenger {
-    pub http: reqwest::Client,
-    pub base: String,
-    pub appid: String,
-    pub secret: String,
-    pub tokens: linli::wechat::oa_token::TokenCache,
-}
-
-impl Messenger for WechatMessenger {
-    async fn send(&self, message: &SubscribeMessage, now: BusinessTime) -> Result<(), SendError> {
-        let token = self
-            .tokens
-            .get(&self.http, &self.base, &self.appid, &self.secret, now)
-            .await
-            .map_err(|e| SendError::NotSent(format!("no access token: {e}")))?;
-        let sent = linli::wechat::subscribe::send(&self.http, &self.base, &token, message).await;
-        if sent.as_ref().is_err_and(SendError::token_refused) {
-            self.tokens.forget();
-        }
-        sent
-    }
-}
 
 /// What a day's pass has done so far in one segment.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

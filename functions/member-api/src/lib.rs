@@ -38,6 +38,7 @@ mod points;
 mod refunds;
 mod subscriptions;
 mod tier;
+mod timeline;
 
 use answer::error;
 use lambda_http::http::StatusCode;

@@ -130,6 +130,9 @@ pub(crate) fn view(order: &Order) -> Value {
                     "platform": t.platform, "at": t.at.to_string(), "outcome": t.outcome,
                 })).collect::<Vec<_>>(),
             });
+            if let Some(tracking) = crate::timeline::tracking(dispatch) {
+                v["delivery"]["tracking"] = tracking;
+            }
         }
     }
     if let Some(payment) = &order.payment {

@@ -111,6 +111,7 @@ pub async fn show<L: LedgerStore, M, C, O>(
                 "consents": consents_json(&consents),
                 "templates": {
                     "tier_changed": t.tier_changed, "points_expiring": t.points_expiring,
+                    "compensation": t.compensation,
                     "repurchase": t.repurchase,
                 },
             }),

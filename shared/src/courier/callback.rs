@@ -41,8 +41,7 @@ impl Callback {
             platform: self.platform,
             state: self.state,
             code: self.status_code,
-            at: BusinessTime::from_epoch_ms(self.at.saturating_mul(1000))
-                .unwrap_or(received),
+            at: BusinessTime::from_epoch_ms(self.at.saturating_mul(1000)).unwrap_or(received),
             rider,
             exception: self.exception,
             cancelled_by: self.cancelled_by,

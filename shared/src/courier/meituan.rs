@@ -172,7 +172,10 @@ pub fn remote(body: &[u8]) -> Result<Remote, CourierError> {
         state,
         rider_name: optional_text(&d, "courier_name"),
         rider_phone: optional_text(&d, "courier_phone"),
-        finished_at: d.get("operate_time").and_then(Value::as_i64).filter(|_| !state.is_live()),
+        finished_at: d
+            .get("operate_time")
+            .and_then(Value::as_i64)
+            .filter(|_| !state.is_live()),
     })
 }
 

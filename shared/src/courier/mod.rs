@@ -10,6 +10,7 @@
 pub mod callback;
 pub mod client;
 pub mod dada;
+pub mod follow;
 pub mod meituan;
 pub mod sf;
 

@@ -152,7 +152,10 @@ pub fn remote(body: &[u8]) -> Result<Remote, CourierError> {
         state,
         rider_name: optional_text(&r, "rider_name"),
         rider_phone: optional_text(&r, "rider_phone"),
-        finished_at: r.get("push_time").and_then(Value::as_i64).filter(|_| !state.is_live()),
+        finished_at: r
+            .get("push_time")
+            .and_then(Value::as_i64)
+            .filter(|_| !state.is_live()),
     })
 }
 

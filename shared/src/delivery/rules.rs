@@ -128,6 +128,9 @@ pub struct DeliveryRules {
     /// load limit): a busy store weighs as farther away when choosing where a delivery packs.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub pickers: std::collections::BTreeMap<String, u32>,
+    /// Delay compensation: lateness bands, the cancellation grant, per-member caps.
+    #[serde(default)]
+    pub compensation: crate::rules::compensation::CompensationPolicy,
 }
 
 /// A courier platform's terms as the chain contracted them.
@@ -203,6 +206,7 @@ impl Default for DeliveryRules {
             priority_fen: 300,
             platforms: default_platforms(),
             pickers: Default::default(),
+            compensation: Default::default(),
         }
     }
 }
@@ -234,7 +238,24 @@ impl DeliveryRules {
             "priority_fen",
             "0 to ¥1,000",
         )?;
-        self.validate_platforms()
+        self.validate_platforms()?;
+        let c = &self.compensation;
+        let ordered = c.bands.windows(2).all(|w| {
+            w[0].until_min
+                .is_some_and(|until| until <= w[1].from_min && w[0].from_min < until)
+        });
+        check(ordered, "compensation.bands", "ascending, not overlapping")?;
+        let amounts = c.bands.iter().map(|b| b.points).chain([c.cancelled_points]);
+        check(
+            amounts.into_iter().all(|p| (0..=100_000).contains(&p)),
+            "compensation points",
+            "0 to 100,000",
+        )?;
+        check(
+            (0..=1_000_000).contains(&c.day_cap) && (c.day_cap..=1_000_000).contains(&c.month_cap),
+            "compensation caps",
+            "0 ≤ day_cap ≤ month_cap ≤ 1,000,000",
+        )
     }
 
     fn validate_platforms(&self) -> Result<(), DeliveryRulesError> {

@@ -12,11 +12,13 @@ mod tracking;
 pub use anomaly::{Anomaly, AnomalyKind};
 pub use delivery::{Delivery, FeeChoice, FeeError, HOLD_GRACE_MS};
 pub use dispatch::{Dispatch, Step, Try, TryOutcome, Waybill, MAX_REDISPATCHES};
-pub use tracking::{assess, Assessment, CancelledBy, Effect, Event, Report, Rider, Tracked};
 pub use pricing::{price, ItemRequest, OrderError, Priced, MAX_LINES, MAX_QTY};
 pub use refund::{
     clawback, delivery_fee_refund_id, late_payment_refund_id, member_refund_id, refund_growth,
     staff_refund_id, Refund, RefundOrigin, RefundState,
+};
+pub use tracking::{
+    assess, Assessment, CancelledBy, Effect, Event, Report, Rider, Tracked, QUERIED,
 };
 
 use crate::ids::{MemberId, OpenId, OrderId, PostingId, SkuId, StoreId};
@@ -278,10 +280,7 @@ impl Order {
 
     /// The sweep shard housekeeping finds this order in (stable per order).
     pub fn sweep_shard(&self) -> u8 {
-        let sum = self.order_id.as_str().bytes().fold(0u32, |acc, b| {
-            acc.wrapping_mul(31).wrapping_add(u32::from(b))
-        });
-        u8::try_from(sum % u32::from(SWEEP_SHARDS)).unwrap_or(0)
+        self.order_id.shard(SWEEP_SHARDS)
     }
 }
 

@@ -54,7 +54,7 @@ impl Rider {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub state: DeliveryState,
-    /// The platform's own status code.
+    /// The platform's own status code (`QUERIED`: learned by asking the platform).
     pub code: i64,
     /// When the platform says it happened.
     pub at: BusinessTime,
@@ -63,6 +63,9 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reassigned: bool,
 }
+
+/// The code of a report learned by querying the platform (its answers name no callback code).
+pub const QUERIED: i64 = -1;
 
 /// What a platform reported about the waybill it carries for an order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,11 +171,24 @@ impl Dispatch {
         if open {
             return Tracked::NotYet;
         }
-        let why = match self.ended.iter().any(|w| w.platform == report.platform) {
-            true => "a waybill that already ended (the delivery was dispatched again)",
-            false => "no waybill on this platform",
-        };
-        Tracked::Unchanged { why, effect: None }
+        match self
+            .ended
+            .iter()
+            .rev()
+            .find(|w| w.platform == report.platform)
+        {
+            // The platform repeats the report that ended it: what that asked is asked again.
+            Some(ended) => Tracked::Unchanged {
+                why: "a waybill that already ended (the delivery was dispatched again)",
+                effect: (ended.state == report.state)
+                    .then(|| self.pending_effect())
+                    .flatten(),
+            },
+            None => Tracked::Unchanged {
+                why: "no waybill on this platform",
+                effect: None,
+            },
+        }
     }
 
     /// What the state reached asks for: a redispatch while a platform's cancellation is not
@@ -181,7 +197,8 @@ impl Dispatch {
         if let Some(waybill) = &self.waybill {
             let promise = self.first_promise()?;
             let late = waybill.finished_at.is_some_and(|done| done > promise);
-            return (waybill.state == DeliveryState::Delivered && late).then_some(Effect::Compensate);
+            return (waybill.state == DeliveryState::Delivered && late)
+                .then_some(Effect::Compensate);
         }
         if self.ended.is_empty() {
             return None;
@@ -195,6 +212,28 @@ impl Dispatch {
     /// The waybill to re-query before compensating: the current one, else the last ended.
     pub fn last_waybill(&self) -> Option<&Waybill> {
         self.waybill.as_ref().or(self.ended.last())
+    }
+}
+
+impl Report {
+    /// What a platform's answer to a query (at `now`) reports.
+    pub fn queried(platform: Platform, remote: &Remote, now: BusinessTime) -> Self {
+        let at = remote
+            .finished_at
+            .and_then(|s| BusinessTime::from_epoch_ms(s.saturating_mul(1000)).ok())
+            .unwrap_or(now);
+        Self {
+            platform,
+            state: remote.state,
+            code: QUERIED,
+            at,
+            rider: remote.rider_name.clone().map(|name| Rider {
+                name,
+                phone: remote.rider_phone.clone().unwrap_or_default(),
+            }),
+            exception: false,
+            cancelled_by: None,
+        }
     }
 }
 

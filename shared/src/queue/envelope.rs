@@ -21,6 +21,8 @@ pub enum Message {
     Posting(PostingRequest),
     /// A paid delivery order for `courier-dispatch`: create its waybill.
     Dispatch { order_id: OrderId },
+    /// A late or cancelled delivery for `compensations`: re-query, apply the policy, grant once.
+    Compensate { order_id: OrderId },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,11 +65,21 @@ impl Envelope {
         }
     }
 
+    /// A delivery to assess for compensation (`comp:order:<id>`, the grant's posting id).
+    pub fn compensate(order_id: OrderId, at: BusinessTime) -> Self {
+        Self {
+            v: ENVELOPE_VERSION,
+            id: format!("comp:order:{order_id}"),
+            at,
+            message: Message::Compensate { order_id },
+        }
+    }
+
     /// The FIFO message group: per member, so one member's postings apply in order.
     pub fn group(&self) -> Option<&MemberId> {
         match &self.message {
             Message::Posting(request) => Some(&request.member),
-            Message::Dispatch { .. } => None,
+            Message::Dispatch { .. } | Message::Compensate { .. } => None,
         }
     }
 
@@ -94,6 +106,7 @@ impl Envelope {
         let expected = match &envelope.message {
             Message::Posting(request) => request.id.to_string(),
             Message::Dispatch { order_id } => format!("dispatch:order:{order_id}"),
+            Message::Compensate { order_id } => format!("comp:order:{order_id}"),
         };
         if envelope.id != expected {
             return Err(EnvelopeError::IdMismatch {
@@ -108,7 +121,7 @@ impl Envelope {
     pub fn posting_id(&self) -> Option<&PostingId> {
         match &self.message {
             Message::Posting(request) => Some(&request.id),
-            Message::Dispatch { .. } => None,
+            Message::Dispatch { .. } | Message::Compensate { .. } => None,
         }
     }
 }

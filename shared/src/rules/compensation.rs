@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// One lateness band: from `from_min` (inclusive) to `until_min` (exclusive; None = no end).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LateBand {
     pub from_min: i64,
     pub until_min: Option<i64>,
@@ -15,6 +16,7 @@ pub struct LateBand {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CompensationPolicy {
     pub bands: Vec<LateBand>,
     /// A delivery the platform or its rider cancelled (not the member, not the store).

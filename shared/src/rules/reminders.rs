@@ -48,11 +48,13 @@ pub struct ReminderTemplates {
     pub tier_changed: String,
     pub points_expiring: String,
     pub repurchase: String,
+    /// A delivery compensation was granted (not a reminder: sent whenever one is granted).
+    pub compensation: String,
 }
 
 impl ReminderTemplates {
     /// From `WECHAT_TEMPLATE_TIER_CHANGED`, `WECHAT_TEMPLATE_POINTS_EXPIRING` and
-    /// `WECHAT_TEMPLATE_REPURCHASE`.
+    /// `WECHAT_TEMPLATE_REPURCHASE`; `WECHAT_TEMPLATE_COMPENSATION`.
     pub fn from_source(
         source: &impl crate::config::Source,
     ) -> Result<Self, crate::config::ConfigError> {
@@ -61,6 +63,7 @@ impl ReminderTemplates {
             tier_changed: required(source, "WECHAT_TEMPLATE_TIER_CHANGED")?,
             points_expiring: required(source, "WECHAT_TEMPLATE_POINTS_EXPIRING")?,
             repurchase: required(source, "WECHAT_TEMPLATE_REPURCHASE")?,
+            compensation: required(source, "WECHAT_TEMPLATE_COMPENSATION")?,
         })
     }
 
@@ -74,9 +77,14 @@ impl ReminderTemplates {
 
     /// Whether `template` is one of Linli's.
     pub fn knows(&self, template: &str) -> bool {
-        [&self.tier_changed, &self.points_expiring, &self.repurchase]
-            .iter()
-            .any(|t| t.as_str() == template)
+        [
+            &self.tier_changed,
+            &self.points_expiring,
+            &self.repurchase,
+            &self.compensation,
+        ]
+        .iter()
+        .any(|t| t.as_str() == template)
     }
 }
 

@@ -5,11 +5,58 @@
 use super::orders::{order_key, DynamoOrders};
 use super::StoreError;
 use crate::ids::OrderId;
-use crate::order::Dispatch;
+use crate::order::{Dispatch, SWEEP_SHARDS};
+use crate::time::BusinessTime;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+/// Live waybills by promise (sparse GSI, keys only): `TRACK#<0..15>` / `track_due` ms.
+pub const TRACK_INDEX: &str = "by_track";
+
+fn track_shard(id: &OrderId) -> AttributeValue {
+    AttributeValue::S(format!("TRACK#{}", id.shard(SWEEP_SHARDS)))
+}
+
 impl DynamoOrders {
+    /// Orders of track shard `shard` whose live waybill was promised at or before `due`,
+    /// oldest promise first, at most `limit`.
+    pub(super) async fn query_overdue(
+        &self,
+        shard: u8,
+        due: BusinessTime,
+        limit: i32,
+    ) -> Result<Vec<OrderId>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(TRACK_INDEX)
+            .key_condition_expression("track = :track AND track_due <= :due")
+            .expression_attribute_values(":track", AttributeValue::S(format!("TRACK#{shard}")))
+            .expression_attribute_values(":due", AttributeValue::N(due.epoch_ms().to_string()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| match item.get("pk") {
+                Some(AttributeValue::S(pk)) => pk
+                    .strip_prefix("ORDER#")
+                    .and_then(|id| OrderId::parse(id).ok())
+                    .ok_or_else(|| StoreError::Corrupt {
+                        key: pk.clone(),
+                        why: "not an order key".into(),
+                    }),
+                _ => Err(StoreError::Corrupt {
+                    key: "?".into(),
+                    why: "track entry without pk".into(),
+                }),
+            })
+            .collect()
+    }
+
     /// Stores `next` if the order's dispatch is still the one `next` was made from (version
     /// one less, or none yet); false when another dispatcher got there first.
     pub(super) async fn save_dispatch_if_unchanged(
@@ -26,8 +73,18 @@ impl DynamoOrders {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(order_key(id)))
-            .update_expression("SET dispatch = :next")
             .expression_attribute_values(":next", value);
+        // A live waybill is followed (`by_track`) from its promise on; once it ends, it is not.
+        request = match next.waybill.as_ref().filter(|w| w.state.is_live()) {
+            Some(waybill) => request
+                .update_expression("SET dispatch = :next, track = :track, track_due = :due")
+                .expression_attribute_values(":track", track_shard(id))
+                .expression_attribute_values(
+                    ":due",
+                    AttributeValue::N(waybill.promised_at.epoch_ms().to_string()),
+                ),
+            None => request.update_expression("SET dispatch = :next REMOVE track, track_due"),
+        };
         request = if next.version <= 1 {
             request.condition_expression("attribute_exists(pk) AND attribute_not_exists(dispatch)")
         } else {

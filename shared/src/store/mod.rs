@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod checkpoints;
+pub mod compensations;
 pub mod dedup;
 pub mod delivery_rules;
 pub mod dispatching;

@@ -92,6 +92,14 @@ pub trait OrderStore {
         id: &OrderId,
         next: &crate::order::Dispatch,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Orders whose live waybill was promised at or before `due` (track shard `shard`, at most
+    /// `limit`, oldest promise first).
+    fn overdue_waybills(
+        &self,
+        shard: u8,
+        due: BusinessTime,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<OrderId>, StoreError>> + Send;
     /// Waives the delivery fee of a paid order whose points hold lapsed (its payment then
     /// captures nothing); the order as it now stands.
     fn waive_fee(
@@ -352,6 +360,15 @@ impl OrderStore for DynamoOrders {
                 _ => Err(corrupt("?", "sweep entry without pk")),
             })
             .collect()
+    }
+
+    async fn overdue_waybills(
+        &self,
+        shard: u8,
+        due: BusinessTime,
+        limit: i32,
+    ) -> Result<Vec<OrderId>, StoreError> {
+        self.query_overdue(shard, due, limit).await
     }
 
     async fn save_dispatch(

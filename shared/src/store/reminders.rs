@@ -80,6 +80,16 @@ pub trait ReminderStore {
         at: BusinessTime,
     ) -> impl Future<Output = Result<Claimed, StoreError>> + Send;
 
+    /// Marks `cause` notified and takes one consent for `template` — a message the member is
+    /// owed (a compensation), so not limited to one a day. `AlreadyReminded` when it was sent.
+    fn claim_notice(
+        &self,
+        member: &MemberId,
+        template: &str,
+        cause: &str,
+        at: BusinessTime,
+    ) -> impl Future<Output = Result<Claimed, StoreError>> + Send;
+
     /// Undoes a claim (made at `at`) whose message WeChat did not take: the cause and the day
     /// are free again, and the consent is given back when `give_back`.
     fn release(
@@ -168,6 +178,77 @@ fn condition_failed(error: Option<&TransactWriteItemsError>) -> Option<Vec<bool>
     }
 }
 
+impl DynamoReminders {
+    /// The claim of a send: the cause's marker, the day's (when `daily`) and one consent.
+    async fn claim_sending(
+        &self,
+        member: &MemberId,
+        template: &str,
+        cause: &str,
+        at: BusinessTime,
+        daily: bool,
+    ) -> Result<Claimed, StoreError> {
+        let marker = |sk: String| {
+            let mut item = Self::key(member, &sk);
+            item.insert("template".to_owned(), s(template));
+            item.insert("at".to_owned(), n(at.epoch_ms()));
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
+        };
+        let put = marker(format!("REMINDED#{cause}"))?;
+        let take = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(member, CONSENT_SK)))
+            .update_expression("SET #t = #t - :one")
+            .condition_expression("#t > :zero")
+            .expression_attribute_names("#t", format!("{TEMPLATE_PREFIX}{template}"))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        if daily {
+            items.push(
+                TransactWriteItem::builder()
+                    .put(marker(day_sk(at))?)
+                    .build(),
+            );
+        }
+        items.push(TransactWriteItem::builder().update(take).build());
+        let sent = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let failed = match sent {
+            Ok(_) => return Ok(Claimed::Claimed),
+            Err(error) => match condition_failed(error.as_service_error()) {
+                Some(failed) => failed,
+                None => return Err(StoreError::dynamo("TransactWriteItems", error)),
+            },
+        };
+        // Which condition failed, in the order of the items.
+        let mut kinds = vec![Claimed::AlreadyReminded];
+        if daily {
+            kinds.push(Claimed::AlreadyToday);
+        }
+        kinds.push(Claimed::NoConsent);
+        kinds
+            .into_iter()
+            .zip(failed)
+            .find_map(|(kind, failed)| failed.then_some(kind))
+            .ok_or_else(|| StoreError::Dynamo {
+                operation: "TransactWriteItems",
+                message: "cancelled without a failed condition".into(),
+            })
+    }
+}
+
 impl ReminderStore for DynamoReminders {
     async fn add_consents(
         &self,
@@ -242,46 +323,17 @@ impl ReminderStore for DynamoReminders {
         cause: &str,
         at: BusinessTime,
     ) -> Result<Claimed, StoreError> {
-        let marker = |sk: String| {
-            let mut item = Self::key(member, &sk);
-            item.insert("template".to_owned(), s(template));
-            item.insert("at".to_owned(), n(at.epoch_ms()));
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
-        };
-        let put = marker(format!("REMINDED#{cause}"))?;
-        let today = marker(day_sk(at))?;
-        let take = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(member, CONSENT_SK)))
-            .update_expression("SET #t = #t - :one")
-            .condition_expression("#t > :zero")
-            .expression_attribute_names("#t", format!("{TEMPLATE_PREFIX}{template}"))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":zero", n(0))
-            .build()
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-        let sent = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().put(today).build())
-            .transact_items(TransactWriteItem::builder().update(take).build())
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(Claimed::Claimed),
-            Err(error) => match condition_failed(error.as_service_error()).as_deref() {
-                Some([true, ..]) => Ok(Claimed::AlreadyReminded),
-                Some([_, true, ..]) => Ok(Claimed::AlreadyToday),
-                Some([_, _, true, ..]) => Ok(Claimed::NoConsent),
-                _ => Err(StoreError::dynamo("TransactWriteItems", error)),
-            },
-        }
+        self.claim_sending(member, template, cause, at, true).await
+    }
+
+    async fn claim_notice(
+        &self,
+        member: &MemberId,
+        template: &str,
+        cause: &str,
+        at: BusinessTime,
+    ) -> Result<Claimed, StoreError> {
+        self.claim_sending(member, template, cause, at, false).await
     }
 
     async fn release(

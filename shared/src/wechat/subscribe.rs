@@ -2,8 +2,10 @@
 //! the member gave in `wx.requestSubscribeMessage`. The answer is read by a pure function; the
 //! call is thin. WeChat refuses a send without consent with errcode 43101.
 
+use crate::time::BusinessTime;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 /// WeChat's "user refuse to accept the msg": no consent left for that template.
@@ -125,6 +127,39 @@ pub async fn send(
         .await
         .map_err(|e| SendError::Unknown(e.to_string()))?;
     read_answer(&bytes)
+}
+
+/// Sends a subscribe message (the mini-program's token and WeChat's API, or a test double).
+pub trait Messenger: Sync {
+    fn send(
+        &self,
+        message: &SubscribeMessage,
+        now: BusinessTime,
+    ) -> impl Future<Output = Result<(), SendError>> + Send;
+}
+
+/// WeChat's `subscribe/send` with the mini-program's access token (cached per container).
+pub struct WechatMessenger {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub appid: String,
+    pub secret: String,
+    pub tokens: crate::wechat::oa_token::TokenCache,
+}
+
+impl Messenger for WechatMessenger {
+    async fn send(&self, message: &SubscribeMessage, now: BusinessTime) -> Result<(), SendError> {
+        let token = self
+            .tokens
+            .get(&self.http, &self.base, &self.appid, &self.secret, now)
+            .await
+            .map_err(|e| SendError::NotSent(format!("no access token: {e}")))?;
+        let sent = send(&self.http, &self.base, &token, message).await;
+        if sent.as_ref().is_err_and(SendError::token_refused) {
+            self.tokens.forget();
+        }
+        sent
+    }
 }
 
 #[cfg(test)]

@@ -209,7 +209,21 @@ fn query(waybills: &[Waybill], order_id: &str) -> Value {
         "statusMsg": status_msg(waybill.status),
         "transporterName": name,
         "transporterPhone": phone,
+        "finishTime": beijing(waybill, DeliveryState::Delivered),
+        "cancelTime": beijing(waybill, DeliveryState::Cancelled),
     }))
+}
+
+/// Dada's "yyyy-MM-dd HH:mm:ss" (Beijing time) of when `waybill` reached `state`, or "".
+fn beijing(waybill: &Waybill, state: DeliveryState) -> String {
+    let offset = super::wechatpay::SHANGHAI;
+    match waybill.finished_at.filter(|_| waybill.state == state) {
+        Some(at) => at
+            .with_timezone(&offset)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        None => String::new(),
+    }
 }
 
 fn status_msg(code: i64) -> &'static str {

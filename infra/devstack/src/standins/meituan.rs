@@ -223,6 +223,10 @@ fn query(waybill: &Waybill) -> Value {
         .collect();
     data.insert("delivery_id".into(), json!(waybill.delivery_id));
     data.insert("status".into(), json!(waybill.status));
+    data.insert(
+        "operate_time".into(),
+        json!(waybill.finished_at.map(|t| t.timestamp())),
+    );
     success(Value::Object(data))
 }
 

@@ -238,6 +238,7 @@ fn query(waybills: &[Waybill], order_id: &str) -> Value {
         "status_desc": status_desc(waybill.status),
         "rider_name": name,
         "rider_phone": phone,
+        "push_time": waybill.finished_at.map(|t| t.timestamp()),
     }))
 }
 

@@ -105,6 +105,9 @@ pub struct Waybill {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<u64>,
     pub callbacks: Vec<Sent>,
+    /// When it was delivered or cancelled, as its callback reported (what a query answers).
+    #[serde(skip)]
+    pub finished_at: Option<DateTime<Utc>>,
     /// The furthest state `advance` has scheduled (`state` once the callbacks are sent).
     #[serde(skip)]
     planned: DeliveryState,
@@ -128,6 +131,7 @@ impl Waybill {
             bill_id: None,
             delivery_id: None,
             callbacks: Vec::new(),
+            finished_at: None,
             planned: DeliveryState::Dispatching,
             lane: Arc::default(),
         }

@@ -88,7 +88,7 @@ impl StandIn for WechatPay {
 }
 
 /// Beijing time, in which WeChat Pay writes `time_end` (UTC+8, no DST since 1991).
-const SHANGHAI: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+pub(crate) const SHANGHAI: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
     Some(offset) => offset,
     None => panic!("UTC+8 is a valid offset"),
 };

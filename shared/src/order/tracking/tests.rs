@@ -56,9 +56,16 @@ fn states_move_forward_and_a_late_delivery_asks_for_compensation() {
     let (d, effect) = moved(&d, &report(Accepted, 5));
     assert_eq!(effect, None);
     let (d, effect) = moved(&d, &report(Delivered, 65));
-    assert_eq!(effect, Some(Effect::Compensate), "25 minutes after the promise");
+    assert_eq!(
+        effect,
+        Some(Effect::Compensate),
+        "25 minutes after the promise"
+    );
     let waybill = d.waybill.as_ref().unwrap();
-    assert_eq!((waybill.state, waybill.finished_at), (Delivered, Some(at(65))));
+    assert_eq!(
+        (waybill.state, waybill.finished_at),
+        (Delivered, Some(at(65)))
+    );
     assert_eq!(waybill.events.len(), 2);
     // The platform repeats it (Linli's answer was lost): the compensation is asked again.
     assert_eq!(
@@ -133,7 +140,13 @@ fn a_platform_cancellation_redispatches_once_then_gives_up_and_compensates() {
     // Redispatched to SF; it too is cancelled: no third platform, the dispatcher gives up.
     let d = d.begin(Platform::SfSameCity, at(12), 0, None).end(
         TryOutcome::Created,
-        Some(Waybill::new(Platform::SfSameCity, "s1".into(), at(12), at(52), None)),
+        Some(Waybill::new(
+            Platform::SfSameCity,
+            "s1".into(),
+            at(12),
+            at(52),
+            None,
+        )),
     );
     assert_eq!(d.first_promise(), Some(at(40)), "the first promise stays");
     let mut sf = report(Cancelled, 20);

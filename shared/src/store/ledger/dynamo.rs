@@ -105,7 +105,7 @@ impl DynamoLedger {
         self.retry
     }
 
-    pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+    pub(crate) async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
         crate::store::get_consistent(&self.client, &self.table, key).await
     }
 

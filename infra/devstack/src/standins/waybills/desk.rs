@@ -113,6 +113,9 @@ impl<C: Courier> Desk<C> {
             return None;
         }
         waybill.set(step.status, step.state);
+        if !step.state.is_live() {
+            waybill.finished_at = Some(at);
+        }
         waybill.callbacks.push(Sent {
             status: step.status,
             state: step.state,

@@ -171,3 +171,35 @@ async fn the_purchase_rhythm_counts_each_sku_with_its_first_and_last_day() {
     );
     assert!(store.rhythm(&new_member()).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_is_sent_once_per_cause_and_not_limited_to_one_a_day() {
+    let client = client();
+    let table = ledger_table(&client, "notices").await;
+    let store = DynamoReminders::new(client, table);
+    let member = new_member();
+    let openid = OpenId::parse("o-mini-2").unwrap();
+    let now = at(NOW_MS);
+    let three = [
+        "T-COMP".to_owned(),
+        "T-COMP".to_owned(),
+        "T-COMP".to_owned(),
+    ];
+    for template in &three {
+        store
+            .add_consents(&member, &openid, std::slice::from_ref(template))
+            .await
+            .unwrap();
+    }
+    let claim = |cause: &'static str| store.claim_notice(&member, "T-COMP", cause, now);
+    assert_eq!(claim("comp:O1").await.unwrap(), Claimed::Claimed);
+    assert_eq!(
+        claim("comp:O2").await.unwrap(),
+        Claimed::Claimed,
+        "a second one that day"
+    );
+    assert_eq!(claim("comp:O1").await.unwrap(), Claimed::AlreadyReminded);
+    assert_eq!(store.consents(&member).await.unwrap().left["T-COMP"], 1);
+    assert_eq!(claim("comp:O3").await.unwrap(), Claimed::Claimed);
+    assert_eq!(claim("comp:O4").await.unwrap(), Claimed::NoConsent);
+}

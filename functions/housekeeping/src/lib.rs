@@ -168,7 +168,7 @@ pub async fn handle<L: LedgerWalk + Standings, O: OrderStore, C: CheckpointStore
         }
         Task::OverdueWaybills => {
             let s = waybills::run(app, now).await;
-            tracing::info!(?task, now = %now, asked = s.asked, moved = s.moved, unchanged = s.unchanged, failed = s.failed, "housekeeping done");
+            tracing::info!(?task, now = %now, asked = s.asked, moved = s.moved, unchanged = s.unchanged, unknown = s.unknown, failed = s.failed, "housekeeping done");
             (s.failed, Report::Waybills(s))
         }
         Task::VoidExpiredHolds => {

@@ -7,6 +7,7 @@
 
 use crate::App;
 use linli::courier::follow::{follow, Followed, Queues};
+use linli::courier::CourierError;
 use linli::ids::OrderId;
 use linli::order::{Report, SWEEP_SHARDS};
 use linli::store::orders::OrderStore;
@@ -27,6 +28,8 @@ pub struct OverdueSummary {
     pub moved: u32,
     /// Still under way (the rider is late) or nothing new.
     pub unchanged: u32,
+    /// The platform has no such waybill (logged at ERROR for an operator; asked again).
+    pub unknown: u32,
     pub failed: u32,
 }
 
@@ -53,7 +56,11 @@ pub(crate) async fn run<L, O: OrderStore, C>(
             match ask(app, &id, now).await {
                 Ok(Some(Followed::Moved(_))) => summary.moved += 1,
                 Ok(_) => summary.unchanged += 1,
-                Err(e) => {
+                Err(Asked::Unknown(e)) => {
+                    tracing::error!(order_id = %id, error = %e, "the platform knows no waybill Linli recorded as live: an operator must check the delivery");
+                    summary.unknown += 1;
+                }
+                Err(Asked::Failed(e)) => {
                     tracing::warn!(order_id = %id, error = %e, "overdue waybill not settled");
                     summary.failed += 1;
                 }
@@ -64,12 +71,24 @@ pub(crate) async fn run<L, O: OrderStore, C>(
     summary
 }
 
+enum Asked {
+    /// The platform refused the query: it knows no such waybill.
+    Unknown(CourierError),
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Asked {
+    fn from(e: E) -> Self {
+        Self::Failed(Box::new(e))
+    }
+}
+
 /// Asks the platform about one overdue waybill and records the answer.
 async fn ask<L, O: OrderStore, C>(
     app: &App<L, O, C>,
     id: &OrderId,
     now: BusinessTime,
-) -> Result<Option<Followed>, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Option<Followed>, Asked> {
     let Some(order) = app.orders.get(id).await? else {
         return Ok(None);
     };
@@ -77,10 +96,12 @@ async fn ask<L, O: OrderStore, C>(
         return Ok(None);
     };
     let seconds = linli::time::wall_ms().max(now.epoch_ms()) / 1000;
-    let remote = app
-        .couriers
-        .query(waybill.platform, id.as_str(), seconds)
-        .await?;
+    let query = app.couriers.query(waybill.platform, id.as_str(), seconds);
+    let remote = match query.await {
+        Ok(remote) => remote,
+        Err(e @ CourierError::Refused { .. }) => return Err(Asked::Unknown(e)),
+        Err(e) => return Err(e.into()),
+    };
     let report = Report::queried(waybill.platform, &remote, now);
     let queues = Queues {
         dispatch: app.settings.dispatch_queue.clone(),

@@ -20,7 +20,7 @@ pub struct Callback {
     /// The platform's code and its normalized state.
     pub status_code: i64,
     pub state: DeliveryState,
-    /// Unix seconds the platform reports the change at.
+    /// Unix seconds the platform reports the change at (0: it did not say).
     pub at: i64,
     pub rider_name: Option<String>,
     pub rider_phone: Option<String>,
@@ -41,7 +41,10 @@ impl Callback {
             platform: self.platform,
             state: self.state,
             code: self.status_code,
-            at: BusinessTime::from_epoch_ms(self.at.saturating_mul(1000)).unwrap_or(received),
+            at: BusinessTime::from_epoch_ms(self.at.saturating_mul(1000))
+                .ok()
+                .filter(|_| self.at > 0)
+                .unwrap_or(received),
             rider,
             exception: self.exception,
             cancelled_by: self.cancelled_by,
@@ -125,7 +128,8 @@ pub fn sf(raw: &[u8], sign_param: &str, config: &SfConfig) -> Result<Callback, C
         order_id: required(&body, "shop_order_id")?,
         status_code: code,
         state,
-        at: number(&body, "push_time")?,
+        // Absent (0) in some pushes: the time it was received is used then.
+        at: number(&body, "push_time").unwrap_or(0),
         rider_name: optional_text(&body, "operator_name"),
         rider_phone: optional_text(&body, "operator_phone"),
         exception,
@@ -280,6 +284,67 @@ mod tests {
         assert_eq!(
             meituan(tampered.as_bytes(), &config),
             Err(CallbackError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn the_sf_vector_verifies_and_reads_as_accepted_at_the_time_received() {
+        let v = &vectors()["sf"][0];
+        let config = SfConfig {
+            dev_id: v["dev_id"].as_str().unwrap().into(),
+            dev_key: v["dev_key"].as_str().unwrap().into(),
+        };
+        let raw = v["raw_body"].as_str().unwrap().as_bytes();
+        let callback = sf(raw, v["expected_sign"].as_str().unwrap(), &config).unwrap();
+        assert_eq!(
+            (callback.order_id.as_str(), callback.state, callback.at),
+            ("A1", DeliveryState::Accepted, 0)
+        );
+        let received = BusinessTime::from_epoch_ms(1_764_050_000_000).unwrap();
+        assert_eq!(callback.report(received).at, received);
+    }
+
+    #[test]
+    fn dada_says_who_cancelled_and_meituan_exceptions_are_flags_only() {
+        let body = |from: i64| {
+            let sig = dada::callback_signature("C1", "O1", "1764050000");
+            format!(
+                r#"{{"client_id":"C1","order_id":"O1","order_status":5,"cancel_from":{from},"update_time":1764050000,"signature":"{sig}"}}"#
+            )
+        };
+        let merchant = dada(body(2).as_bytes()).unwrap();
+        assert_eq!(merchant.cancelled_by, Some(CancelledBy::Merchant));
+        let rider = dada(body(1).as_bytes()).unwrap();
+        let received = BusinessTime::from_epoch_ms(0).unwrap();
+        assert_eq!(
+            rider.report(received).cancelled_by,
+            Some(CancelledBy::Platform)
+        );
+        let config = MeituanConfig {
+            app_key: "k".into(),
+            secret: "s".into(),
+        };
+        let mut params: BTreeMap<String, String> = [
+            ("appkey", "k"),
+            ("order_id", "O1"),
+            ("exception_code", "10001"),
+            ("exception_descr", "顾客电话关机"),
+            ("timestamp", "1764050000"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let sign = meituan::sign(&params, &config.secret);
+        params.insert("sign".into(), sign);
+        let raw = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter())
+            .finish();
+        let callback = meituan(raw.as_bytes(), &config).unwrap();
+        assert!(callback.exception);
+        assert_eq!(
+            callback.state,
+            DeliveryState::Dispatching,
+            "no state: a flag"
         );
     }
 

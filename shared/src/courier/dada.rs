@@ -197,6 +197,21 @@ mod tests {
     }
 
     #[test]
+    fn a_query_answer_gives_the_finish_time_in_beijing_time() {
+        let body = br#"{"status":"success","code":0,"result":{"orderId":"O1","statusCode":4,"transporterName":"r","transporterPhone":"1","finishTime":"2026-11-25 14:23:12","cancelTime":""}}"#;
+        let remote = remote("O1", body).unwrap();
+        assert_eq!(remote.state, DeliveryState::Delivered);
+        // 14:23:12 in Beijing is 06:23:12 UTC.
+        assert_eq!(remote.finished_at, Some(1_795_587_792));
+        let live = br#"{"status":"success","code":0,"result":{"statusCode":3,"finishTime":""}}"#;
+        assert_eq!(remote_of(live), None);
+    }
+
+    fn remote_of(body: &[u8]) -> Option<i64> {
+        remote("O1", body).unwrap().finished_at
+    }
+
+    #[test]
     fn callback_signatures_match_the_published_and_computed_vectors() {
         for v in vectors()["dada"].as_array().unwrap() {
             let (client, order, time) = match v.get("body") {

@@ -7,7 +7,7 @@
 //!   order is created again, so "exactly one waybill" is a check that no duplicate was made.
 //! - `POST /_local/<name>/waybills/{order_id}/advance` `{"status": "accepted" |
 //!   "arrived_at_store" | "picked_up" | "delivered" | "cancelled" (| "expired" on Dada),
-//!   "late_minutes"?: n}` → 202 `{order_id, waybill_id, steps: [{status, state}]}`. Then, in the
+//!   "late_minutes"?: n, "silent"?: true}` → 202 `{order_id, waybill_id, steps: [{status, state}]}`. Then, in the
 //!   background, each step from the state reached (or already planned) up to the target — the
 //!   states the platform lacks skipped — sets the waybill's status and sends the platform's
 //!   signed callback at 0 s, 1 s and 2 s until the receiver answers 2xx. Steps go out in order,
@@ -16,7 +16,8 @@
 //!   `cancelled` and `expired` are a single step: a cancellation from the platform's side
 //!   (rider, customer service). `late_minutes` (delivered only, ±10080) reports the finish time
 //!   as the devstack clock + n minutes without moving the clock, so a late delivery can be
-//!   tested without shifting every other time. 400: unknown status, or one the platform lacks;
+//!   tested without shifting every other time. `silent`: the callbacks are lost (the status
+//!   moves, nothing is sent), as when a platform's pushes never arrive. 400: unknown status, or one the platform lacks;
 //!   404: no waybill for the order; 409: the target is not ahead of the state reached or planned.
 
 mod desk;

@@ -27,6 +27,8 @@ struct AdvanceBody {
     status: String,
     #[serde(default)]
     late_minutes: Option<i64>,
+    #[serde(default)]
+    silent: bool,
 }
 
 /// A checked `advance`: the target and how late a delivery is reported.
@@ -34,6 +36,8 @@ struct AdvanceBody {
 pub struct Advance {
     pub to: DeliveryState,
     pub late: chrono::Duration,
+    /// The platform's callbacks are lost: the state moves, nothing is sent.
+    pub silent: bool,
 }
 
 impl Advance {
@@ -52,6 +56,7 @@ impl Advance {
         Ok(Self {
             to,
             late: chrono::Duration::minutes(minutes),
+            silent: body.silent,
         })
     }
 }
@@ -161,7 +166,8 @@ impl<C: Courier> Desk<C> {
     /// Sends the scheduled steps in order, each once the first attempt of the one before ended;
     /// a refused callback is retried beside the next steps, as a platform's retry queue would
     /// (so the status moves on at once even where no webhook answers yet).
-    async fn send(self, courier: C, scheduled: Scheduled, late: chrono::Duration) {
+    async fn send(self, courier: C, scheduled: Scheduled, request: Advance) {
+        let (late, silent) = (request.late, request.silent);
         let Scheduled {
             index,
             steps,
@@ -176,6 +182,9 @@ impl<C: Courier> Desk<C> {
                 tracing::info!(stand_in = self.kit.name, ?step, "step overtaken, not sent");
                 break;
             };
+            if silent {
+                continue;
+            }
             let first = self.post(&callback, at_once).await;
             self.record(index, sent, first.clone());
             if !first.accepted {
@@ -266,7 +275,7 @@ async fn advance<C: Courier>(
         "waybill_id": scheduled.waybill_id,
         "steps": scheduled.steps,
     });
-    tokio::spawn(desk.send(courier, scheduled, request.late));
+    tokio::spawn(desk.send(courier, scheduled, request));
     (StatusCode::ACCEPTED, Json(answer)).into_response()
 }
 

@@ -269,3 +269,77 @@ fn request_id(request: &Request) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linli::courier::DeliveryState;
+    use std::collections::BTreeMap;
+
+    fn local_env() -> BTreeMap<String, String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/local/local.env");
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    fn sample(name: &str) -> Value {
+        let path = format!(
+            "{}/../../events/courier-webhook/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Reads a sample the way the handler does (its path secret, then its signature).
+    fn read(name: &str) -> Callback {
+        let event = sample(name);
+        let body = event["body"].as_str().unwrap().as_bytes();
+        let config = CourierConfig::from_source(&local_env()).unwrap();
+        let token = event["pathParameters"]["token"].as_str().unwrap();
+        match event["pathParameters"]["platform"].as_str().unwrap() {
+            "dada" => callback::dada(body).unwrap(),
+            "sf" => {
+                assert_eq!(config.sf_callback_token.as_deref(), Some(token));
+                let sign = event["queryStringParameters"]["sign"].as_str().unwrap();
+                callback::sf(body, sign, &config.sf.unwrap().1).unwrap()
+            }
+            _ => {
+                assert_eq!(config.meituan_callback_token.as_deref(), Some(token));
+                callback::meituan(body, &config.meituan.unwrap().1).unwrap()
+            }
+        }
+    }
+
+    #[test]
+    fn every_sample_callback_verifies_and_reads_as_its_state() {
+        let cases = [
+            ("dada-accepted", DeliveryState::Accepted, false),
+            ("dada-delivered", DeliveryState::Delivered, false),
+            ("dada-cancelled-by-rider", DeliveryState::Cancelled, false),
+            ("sf-delivered", DeliveryState::Delivered, false),
+            ("sf-exception", DeliveryState::Dispatching, true),
+            ("meituan-picked-up", DeliveryState::PickedUp, false),
+            ("meituan-exception", DeliveryState::Dispatching, true),
+        ];
+        for (name, state, exception) in cases {
+            let callback = read(name);
+            assert_eq!(
+                (callback.state, callback.exception),
+                (state, exception),
+                "{name}"
+            );
+            assert_eq!(callback.order_id, "01KAV2Z0X0SAMPLE0RDER00001", "{name}");
+            assert_eq!(callback.at, 1_795_521_600, "{name}");
+        }
+        let rider = read("dada-cancelled-by-rider");
+        assert_eq!(
+            rider.cancelled_by,
+            Some(linli::order::CancelledBy::Platform)
+        );
+    }
+}

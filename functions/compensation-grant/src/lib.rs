@@ -23,7 +23,7 @@ use lambda_runtime::LambdaEvent;
 use linli::courier::client::Couriers;
 use linli::ids::{MemberId, OrderId, PostingId};
 use linli::order::{assess, Assessment};
-use linli::queue::batch::{lift, Outcome, Received};
+use linli::queue::batch::{dead_letter, lift, Outcome, Received};
 use linli::queue::{Envelope, Message, Publisher};
 use linli::rules::compensation::Shortfall;
 use linli::rules::reminders::ReminderTemplates;
@@ -97,19 +97,30 @@ where
 {
     let envelope = match Envelope::from_json(&message.body) {
         Ok(envelope) => envelope,
-        Err(e) => return dead_letter(app, message, &format!("unreadable envelope: {e}")).await,
+        Err(e) => {
+            return dead_letter(
+                app.dead_letters.as_ref(),
+                message,
+                &format!("unreadable envelope: {e}"),
+                "compensate",
+            )
+            .await
+        }
     };
     let Message::Compensate { order_id } = &envelope.message else {
         return dead_letter(
-            app,
+            app.dead_letters.as_ref(),
             message,
             "not a compensation: this queue takes those only",
+            "compensate",
         )
         .await;
     };
     match compensate(app, order_id, envelope.at).await {
         Ok(()) => Outcome::Done,
-        Err(Failure::Permanent(reason)) => dead_letter(app, message, &reason).await,
+        Err(Failure::Permanent(reason)) => {
+            dead_letter(app.dead_letters.as_ref(), message, &reason, "compensate").await
+        }
         Err(Failure::Transient(reason)) => Outcome::Retry(format!("order {order_id}: {reason}")),
     }
 }
@@ -261,31 +272,6 @@ async fn notify<O, R, N: ReminderStore + Sync, M: Messenger>(
         Err(e) => {
             tracing::warn!(order_id = %id, error = %e, "compensation notification failed (the grant stands)")
         }
-    }
-}
-
-/// Puts a message that cannot succeed into the DLQ with its reason.
-async fn dead_letter<O, R, N, M>(
-    app: &App<O, R, N, M>,
-    message: &Received,
-    reason: &str,
-) -> Outcome {
-    tracing::error!(message_id = %message.message_id, reason, "compensation to the DLQ");
-    let Some((publisher, dlq)) = &app.dead_letters else {
-        return Outcome::Retry(reason.to_owned());
-    };
-    match publisher
-        .dead_letter(
-            dlq,
-            &message.body,
-            reason,
-            "compensate",
-            &message.message_id,
-        )
-        .await
-    {
-        Ok(()) => Outcome::DeadLettered,
-        Err(e) => Outcome::Retry(format!("{reason}; and the DLQ send failed: {e}")),
     }
 }
 

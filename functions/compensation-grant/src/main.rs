@@ -4,7 +4,7 @@
 
 use compensation_grant::{handle, App};
 use lambda_runtime::{service_fn, Error};
-use linli::config::{optional, required, ProcessEnv};
+use linli::config::{required, ProcessEnv};
 use linli::courier::client::{CourierConfig, Couriers};
 use linli::queue::Publisher;
 use linli::rules::reminders::ReminderTemplates;
@@ -21,14 +21,7 @@ async fn main() -> Result<(), Error> {
     let templates = ReminderTemplates::from_source(&ProcessEnv)?;
     let dead_letters = required(&ProcessEnv, "QUEUE_COMPENSATIONS_DLQ")?;
     let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
-    let messenger = WechatMessenger {
-        http: reqwest::Client::new(),
-        base: optional(&ProcessEnv, "WECHAT_API_BASE")
-            .unwrap_or_else(|| "https://api.weixin.qq.com".to_owned()),
-        appid: required(&ProcessEnv, "WECHAT_MINI_APP_ID")?,
-        secret: required(&ProcessEnv, "WECHAT_MINI_APP_SECRET")?,
-        tokens: Default::default(),
-    };
+    let messenger = WechatMessenger::from_source(&ProcessEnv)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {

@@ -23,7 +23,7 @@ use linli::courier::client::Couriers;
 use linli::courier::{CourierError, Platform};
 use linli::ids::OrderId;
 use linli::order::{Dispatch, Order, OrderStatus, Step, TryOutcome};
-use linli::queue::batch::{lift, Outcome, Received};
+use linli::queue::batch::{dead_letter, lift, Outcome, Received};
 use linli::queue::{Envelope, Message, Publisher};
 use linli::store::catalog::CatalogStore;
 use linli::store::delivery_rules::DeliveryRulesStore;
@@ -105,13 +105,22 @@ where
 {
     let envelope = match Envelope::from_json(&message.body) {
         Ok(envelope) => envelope,
-        Err(e) => return dead_letter(app, message, &format!("unreadable envelope: {e}")).await,
+        Err(e) => {
+            return dead_letter(
+                app.dead_letters.as_ref(),
+                message,
+                &format!("unreadable envelope: {e}"),
+                "dispatch",
+            )
+            .await
+        }
     };
     let Message::Dispatch { order_id } = &envelope.message else {
         return dead_letter(
-            app,
+            app.dead_letters.as_ref(),
             message,
             "not a dispatch: this queue takes dispatches only",
+            "dispatch",
         )
         .await;
     };
@@ -124,7 +133,9 @@ where
         Ok(Done::Busy) => {
             Outcome::Retry(format!("order {order_id}: another dispatch is under way"))
         }
-        Ok(Done::Failed(reason)) => dead_letter(app, message, &reason).await,
+        Ok(Done::Failed(reason)) => {
+            dead_letter(app.dead_letters.as_ref(), message, &reason, "dispatch").await
+        }
         Err(e) => Outcome::Retry(format!("order {order_id}: {e}")),
     }
 }
@@ -354,25 +365,6 @@ where
         order.order_id,
         tried.join("; ")
     )))
-}
-
-/// Puts a message that cannot succeed into the DLQ with its reason.
-async fn dead_letter<O, C, L, R>(
-    app: &App<O, C, L, R>,
-    message: &Received,
-    reason: &str,
-) -> Outcome {
-    tracing::error!(message_id = %message.message_id, reason, "dispatch to the DLQ");
-    let Some((publisher, dlq)) = &app.dead_letters else {
-        return Outcome::Retry(reason.to_owned());
-    };
-    match publisher
-        .dead_letter(dlq, &message.body, reason, "dispatch", &message.message_id)
-        .await
-    {
-        Ok(()) => Outcome::DeadLettered,
-        Err(e) => Outcome::Retry(format!("{reason}; and the DLQ send failed: {e}")),
-    }
 }
 
 #[cfg(test)]

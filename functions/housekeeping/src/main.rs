@@ -4,7 +4,7 @@
 
 use housekeeping::{handle, App, Settings};
 use lambda_runtime::{service_fn, Error};
-use linli::config::{optional, required, ProcessEnv};
+use linli::config::{required, ProcessEnv};
 use linli::paying::{PayConfig, PayGateway};
 use linli::queue::Publisher;
 use linli::store::checkpoints::DynamoCheckpoints;
@@ -29,14 +29,7 @@ async fn main() -> Result<(), Error> {
         checkpoints: DynamoCheckpoints::new(dynamodb.clone(), config_table.clone()),
         rules: DynamoRules::new(dynamodb.clone(), config_table),
         reminders: DynamoReminders::new(dynamodb.clone(), ledger_table.clone()),
-        messenger: WechatMessenger {
-            http: reqwest::Client::new(),
-            base: optional(&ProcessEnv, "WECHAT_API_BASE")
-                .unwrap_or_else(|| "https://api.weixin.qq.com".to_owned()),
-            appid: required(&ProcessEnv, "WECHAT_MINI_APP_ID")?,
-            secret: required(&ProcessEnv, "WECHAT_MINI_APP_SECRET")?,
-            tokens: Default::default(),
-        },
+        messenger: WechatMessenger::from_source(&ProcessEnv)?,
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         couriers: linli::courier::client::Couriers::new(
             linli::courier::client::CourierConfig::from_source(&ProcessEnv)?,

@@ -93,19 +93,8 @@ async fn apply<L: LedgerStore>(app: &App<L>, message: &Received) -> Outcome {
 
 /// Puts a message that can never succeed into the DLQ with its reason.
 async fn dead_letter<L>(app: &App<L>, message: &Received, reason: &str) -> Outcome {
-    tracing::error!(message_id = %message.message_id, reason, "poison message: to the DLQ");
-    let Some((publisher, dlq)) = &app.dead_letters else {
-        return Outcome::Retry(reason.to_owned());
-    };
     let group = message.group.as_deref().unwrap_or("unknown");
-    match publisher
-        .dead_letter(dlq, &message.body, reason, group, &message.message_id)
-        .await
-    {
-        Ok(()) => Outcome::DeadLettered,
-        // Left on the queue: redrive moves it to the DLQ after maxReceiveCount anyway.
-        Err(e) => Outcome::Retry(format!("{reason}; and the DLQ send failed: {e}")),
-    }
+    linli::queue::batch::dead_letter(app.dead_letters.as_ref(), message, reason, group).await
 }
 
 #[cfg(test)]

@@ -54,6 +54,28 @@ where
     failed
 }
 
+/// Puts a message that can never succeed into the DLQ with `reason` (`group`: its message group,
+/// or what kind of message it is). Without a DLQ (tests), or when the send fails, it is left to
+/// SQS: redrive moves it to the DLQ after maxReceiveCount anyway.
+pub async fn dead_letter(
+    dlq: Option<&(super::Publisher, String)>,
+    message: &Received,
+    reason: &str,
+    group: &str,
+) -> Outcome {
+    tracing::error!(message_id = %message.message_id, reason, "poison message: to the DLQ");
+    let Some((publisher, url)) = dlq else {
+        return Outcome::Retry(reason.to_owned());
+    };
+    match publisher
+        .dead_letter(url, &message.body, reason, group, &message.message_id)
+        .await
+    {
+        Ok(()) => Outcome::DeadLettered,
+        Err(e) => Outcome::Retry(format!("{reason}; and the DLQ send failed: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

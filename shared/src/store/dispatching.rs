@@ -38,23 +38,7 @@ impl DynamoOrders {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| match item.get("pk") {
-                Some(AttributeValue::S(pk)) => pk
-                    .strip_prefix("ORDER#")
-                    .and_then(|id| OrderId::parse(id).ok())
-                    .ok_or_else(|| StoreError::Corrupt {
-                        key: pk.clone(),
-                        why: "not an order key".into(),
-                    }),
-                _ => Err(StoreError::Corrupt {
-                    key: "?".into(),
-                    why: "track entry without pk".into(),
-                }),
-            })
-            .collect()
+        super::orders::order_ids(&out.items.unwrap_or_default())
     }
 
     /// Stores `next` if the order's dispatch is still the one `next` was made from (version

@@ -139,6 +139,20 @@ pub fn decode_order(item: Item) -> Result<Order, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| corrupt(&id, e))
 }
 
+/// The orders an index query found (keys only: `pk` = `ORDER#<id>`).
+pub(super) fn order_ids(items: &[Item]) -> Result<Vec<OrderId>, StoreError> {
+    items
+        .iter()
+        .map(|item| match item.get("pk") {
+            Some(AttributeValue::S(pk)) => pk
+                .strip_prefix("ORDER#")
+                .and_then(|id| OrderId::parse(id).ok())
+                .ok_or_else(|| corrupt(pk, "not an order key")),
+            _ => Err(corrupt("?", "index entry without pk")),
+        })
+        .collect()
+}
+
 /// The order's item: its attributes, keys and sweep entry.
 pub fn order_item(order: &Order) -> Result<Item, StoreError> {
     let mut item: Item =
@@ -349,17 +363,7 @@ impl OrderStore for DynamoOrders {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| match item.get("pk") {
-                Some(AttributeValue::S(pk)) => pk
-                    .strip_prefix("ORDER#")
-                    .and_then(|id| OrderId::parse(id).ok())
-                    .ok_or_else(|| corrupt(pk, "not an order key")),
-                _ => Err(corrupt("?", "sweep entry without pk")),
-            })
-            .collect()
+        order_ids(&out.items.unwrap_or_default())
     }
 
     async fn overdue_waybills(

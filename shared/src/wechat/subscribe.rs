@@ -147,6 +147,24 @@ pub struct WechatMessenger {
     pub tokens: crate::wechat::oa_token::TokenCache,
 }
 
+impl WechatMessenger {
+    /// From `WECHAT_MINI_APP_ID`, `WECHAT_MINI_APP_SECRET` and `WECHAT_API_BASE` (default
+    /// WeChat's).
+    pub fn from_source(
+        source: &impl crate::config::Source,
+    ) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::{optional, required};
+        Ok(Self {
+            http: reqwest::Client::new(),
+            base: optional(source, "WECHAT_API_BASE")
+                .unwrap_or_else(|| "https://api.weixin.qq.com".to_owned()),
+            appid: required(source, "WECHAT_MINI_APP_ID")?,
+            secret: required(source, "WECHAT_MINI_APP_SECRET")?,
+            tokens: Default::default(),
+        })
+    }
+}
+
 impl Messenger for WechatMessenger {
     async fn send(&self, message: &SubscribeMessage, now: BusinessTime) -> Result<(), SendError> {
         let token = self

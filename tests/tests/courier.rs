@@ -432,3 +432,50 @@ async fn shown_state(token: &str, id: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+#[tokio::test]
+async fn a_platform_cancellation_redispatches_once_then_the_member_is_compensated() {
+    let tag = tag();
+    let s = shipped(&tag, false).await;
+    // Dada's rider cancels: the delivery goes to the next platform of the route (Meituan).
+    advance("dada", &s.id, "cancelled", None).await;
+    let again = eventually(30, "the redispatch", || async {
+        let now = shown(&s.token, &s.id).await;
+        (now["delivery"]["dispatch"]["waybill"]["platform"] == "meituan").then_some(now)
+    })
+    .await;
+    assert_eq!(
+        again["delivery"]["tracking"]["redispatched"], true,
+        "{again}"
+    );
+    // Meituan cancels too: no second redispatch; the fee comes back and 1,300 points are granted.
+    advance("meituan", &s.id, "cancelled", None).await;
+    let granted = eventually(30, "the compensation", || async {
+        compensation(&s.member, &s.id).await
+    })
+    .await;
+    assert_eq!(granted, 1_300);
+    let given_up = shown(&s.token, &s.id).await;
+    assert!(
+        given_up["delivery"]["dispatch"]["failed_at"].is_string(),
+        "{given_up}"
+    );
+    let (status, sf) = call("GET", "/_local/sf/waybills", None, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        sf.as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["order_id"] != s.id.as_str()),
+        "redispatched once only"
+    );
+    let reason =
+        linli_e2e::dead_letter_reason("CourierDispatchDLQ", |b| b.contains(s.id.as_str())).await;
+    assert!(reason.contains("every courier platform failed"), "{reason}");
+    // 80 − 50 fee + 30 earned + 50 fee back (by dispatch, or Redrive) + 1,300.
+    eventually(30, "the fee back", || async {
+        let (_, account) = call("GET", "/api/me", Some(&s.token), None).await;
+        (account["available"] == 1_410).then_some(())
+    })
+    .await;
+}

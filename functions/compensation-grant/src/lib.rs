@@ -15,12 +15,16 @@
 //!    compensation template (once, `REMINDED#comp:<order>`); a notification that fails is
 //!    logged and neither blocks nor repeats the grant.
 //!
-//! An unreadable message or an unknown order goes to the DLQ with its reason; a platform that
-//! does not answer is asked again (redrive, then the DLQ after five receives).
+//! When Linli recorded an end the platform's records do not show yet (a lag, or a forged
+//! callback), the message is retried; a platform that does not answer is asked again. On the
+//! fifth receive it goes to the DLQ with the reason, as do an unreadable message, an unknown
+//! order or delivery, a platform that refuses the query and a delivery whose finish time the
+//! platform does not give: an operator decides.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use linli::courier::client::Couriers;
+use linli::courier::CourierError;
 use linli::ids::{MemberId, OrderId, PostingId};
 use linli::order::{assess, Assessment};
 use linli::queue::batch::{dead_letter, lift, Outcome, Received};
@@ -35,6 +39,9 @@ use linli::store::reminders::{Claimed, ReminderStore};
 use linli::time::BusinessTime;
 use linli::wechat::subscribe::{Messenger, SubscribeMessage};
 use std::collections::BTreeMap;
+
+/// The queue's maxReceiveCount: a message failing this many times goes to the DLQ.
+const LAST_RECEIVE: u32 = 5;
 
 pub struct App<O, R, N, M> {
     pub orders: O,
@@ -121,6 +128,11 @@ where
         Err(Failure::Permanent(reason)) => {
             dead_letter(app.dead_letters.as_ref(), message, &reason, "compensate").await
         }
+        // The last receive before SQS would redrive it: to the DLQ with the reason instead.
+        Err(Failure::Transient(reason)) if message.receive_count >= LAST_RECEIVE => {
+            let reason = format!("{reason} (still after {LAST_RECEIVE} tries)");
+            dead_letter(app.dead_letters.as_ref(), message, &reason, "compensate").await
+        }
         Err(Failure::Transient(reason)) => Outcome::Retry(format!("order {order_id}: {reason}")),
     }
 }
@@ -145,32 +157,8 @@ where
     N: ReminderStore + Sync,
     M: Messenger,
 {
-    let order = app
-        .orders
-        .get(id)
-        .await
-        .map_err(transient)?
-        .ok_or_else(|| Failure::Permanent(format!("no order {id}")))?;
-    let Some(dispatch) = order.dispatch.as_ref() else {
-        tracing::warn!(order_id = %id, "no dispatched delivery: nothing to compensate");
+    let Some((member, shortfall)) = owed(app, id, at).await? else {
         return Ok(());
-    };
-    let Some(waybill) = dispatch.last_waybill() else {
-        tracing::warn!(order_id = %id, "no waybill: nothing to compensate");
-        return Ok(());
-    };
-    let seconds = linli::time::wall_ms().max(at.epoch_ms()) / 1000;
-    let remote = app
-        .couriers
-        .query(waybill.platform, id.as_str(), seconds)
-        .await
-        .map_err(|e| Failure::Transient(format!("the platform's answer is needed first: {e}")))?;
-    let shortfall = match assess(dispatch, &remote) {
-        Assessment::Owed(shortfall) => shortfall,
-        Assessment::Nothing(why) => {
-            tracing::info!(order_id = %id, platform = ?waybill.platform, state = ?remote.state, why, "no compensation");
-            return Ok(());
-        }
     };
     let policy = app
         .rules
@@ -184,7 +172,7 @@ where
         tracing::info!(order_id = %id, ?shortfall, "under the first band: no compensation");
         return Ok(());
     }
-    let (member, _) = linli::store::ledger::owner(&app.ledger, &order.member)
+    let (member, _) = linli::store::ledger::owner(&app.ledger, &member)
         .await
         .map_err(transient)?;
     let posting = PostingId::comp_order(id);
@@ -207,6 +195,57 @@ where
         }
     }
     Ok(())
+}
+
+/// Whom the delivery of order `id` owes what, by the platform's own answer (None: nothing).
+async fn owed<O: OrderStore + Sync, R, N, M>(
+    app: &App<O, R, N, M>,
+    id: &OrderId,
+    at: BusinessTime,
+) -> Result<Option<(MemberId, Shortfall)>, Failure> {
+    let order = app
+        .orders
+        .get(id)
+        .await
+        .map_err(transient)?
+        .ok_or_else(|| Failure::Permanent(format!("no order {id}")))?;
+    let Some(dispatch) = order.dispatch.as_ref() else {
+        return Err(Failure::Permanent(format!(
+            "order {id} has no dispatched delivery"
+        )));
+    };
+    let Some(waybill) = dispatch.last_waybill() else {
+        return Err(Failure::Permanent(format!("order {id} has no waybill")));
+    };
+    let seconds = linli::time::wall_ms().max(at.epoch_ms()) / 1000;
+    let remote = match app
+        .couriers
+        .query(waybill.platform, id.as_str(), seconds)
+        .await
+    {
+        Ok(remote) => remote,
+        Err(e @ (CourierError::Refused { .. } | CourierError::NotConfigured(_))) => {
+            return Err(Failure::Permanent(format!(
+                "the platform cannot be asked: {e}"
+            )))
+        }
+        Err(e) => {
+            let why = format!("the platform's answer is needed first: {e}");
+            return Err(Failure::Transient(why));
+        }
+    };
+    match assess(dispatch, &remote) {
+        Assessment::Owed(shortfall) => Ok(Some((order.member.clone(), shortfall))),
+        Assessment::Nothing(why) => {
+            tracing::info!(order_id = %id, platform = ?waybill.platform, state = ?remote.state, why, "no compensation");
+            Ok(None)
+        }
+        Assessment::NotYet(why) => Err(Failure::Transient(format!(
+            "{why} (it reports {:?}; Linli recorded {:?})",
+            remote.state, waybill.state
+        ))),
+        Assessment::Unclear(why) => Err(Failure::Permanent(why.to_owned())),
+    }
 }
 
 /// What the member reads about it.

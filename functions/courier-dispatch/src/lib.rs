@@ -53,9 +53,9 @@ pub struct App<O, C, L, R> {
     pub pay: linli::paying::PayGateway,
     /// The publisher and the DLQ's URL (None in tests: dead-lettering is then a retry).
     pub dead_letters: Option<(Publisher, String)>,
-    /// `compensations`: a delivery the platform cancelled and no platform took again is
-    /// compensated.
-    pub compensations: String,
+    /// Where a give-up's effect goes (a delivery the platform cancelled and no platform took
+    /// again is compensated); None in tests (it stays stored as unsent).
+    pub effects: Option<(Publisher, linli::courier::follow::Queues)>,
 }
 
 pub async fn handle<O, C, L, R>(
@@ -341,17 +341,20 @@ where
     if !app.orders.save_dispatch(&order.order_id, &given_up).await? {
         return Ok(Done::Busy);
     }
-    if let (Some(effect), Some((publisher, _))) = (given_up.pending_effect(), &app.dead_letters) {
-        let queues = linli::courier::follow::Queues {
-            dispatch: String::new(),
-            compensations: app.compensations.clone(),
-        };
-        // If this send fails the message is retried: the dispatch is Done then, so a platform
-        // repeating its cancellation (or OverdueWaybills) is what sends it again.
-        if let Err(e) =
-            linli::courier::follow::send(publisher, &queues, &order.order_id, effect, now).await
-        {
-            tracing::error!(order_id = %order.order_id, error = %e, "compensation not requested");
+    // A delivery the platform cancelled and nobody took again is compensated (stored as unsent
+    // with the give-up: if this send fails, OverdueWaybills sends it).
+    if let Some((publisher, queues)) = &app.effects {
+        let sent = linli::courier::follow::send_unsent(
+            &app.orders,
+            publisher,
+            queues,
+            &order.order_id,
+            &given_up,
+            now,
+        )
+        .await;
+        if let Err(e) = sent {
+            tracing::warn!(order_id = %order.order_id, error = %e, "compensation not requested yet: OverdueWaybills sends it");
         }
     }
     let tried: Vec<String> = current

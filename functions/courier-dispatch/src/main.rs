@@ -18,7 +18,12 @@ async fn main() -> Result<(), Error> {
     linli::log::init_json();
     let couriers = Couriers::new(CourierConfig::from_source(&ProcessEnv)?)?;
     let dead_letters = required(&ProcessEnv, "QUEUE_COURIER_DISPATCH_DLQ")?;
+    let queues = linli::courier::follow::Queues {
+        dispatch: required(&ProcessEnv, "QUEUE_COURIER_DISPATCH")?,
+        compensations: required(&ProcessEnv, "QUEUE_COMPENSATIONS")?,
+    };
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let publisher = Publisher::new(aws_sdk_sqs::Client::new(&aws));
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
         orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
@@ -27,8 +32,8 @@ async fn main() -> Result<(), Error> {
         rules: DynamoDeliveryRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
         couriers,
         pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
-        dead_letters: Some((Publisher::new(aws_sdk_sqs::Client::new(&aws)), dead_letters)),
-        compensations: required(&ProcessEnv, "QUEUE_COMPENSATIONS")?,
+        dead_letters: Some((publisher.clone(), dead_letters)),
+        effects: Some((publisher, queues)),
     };
     let app = &app;
     lambda_runtime::run(service_fn(move |event| async move {

@@ -3,10 +3,11 @@
 //! the answer is recorded like a callback (`linli::courier::follow`): a delivery the platform
 //! finished or cancelled without telling Linli moves on, and what that asks for — a
 //! compensation, a redispatch — is sent. A waybill still under way stays in the index and is
-//! asked again by the next run; one that ended leaves it.
+//! asked again 10 minutes later; one that ended leaves it. An effect stored but not known to be
+//! sent (`dispatch.unsent`: a crash between the move and the send) is due at once and sent.
 
 use crate::App;
-use linli::courier::follow::{follow, Followed, Queues};
+use linli::courier::follow::{follow, send_unsent, Followed, Queues};
 use linli::courier::CourierError;
 use linli::ids::OrderId;
 use linli::order::{Report, SWEEP_SHARDS};
@@ -15,6 +16,8 @@ use linli::time::BusinessTime;
 use serde::Serialize;
 use std::time::Duration;
 
+/// A waybill still under way (or unknown to its platform) is asked about again this much later.
+const ASK_AGAIN_MS: i64 = 10 * 60 * 1000;
 /// Waybills asked about per shard and run.
 const PAGE: i32 = 50;
 /// No new waybill is started after this much of the run (the function's timeout is 60 s; a
@@ -39,7 +42,9 @@ pub(crate) async fn run<L, O: OrderStore, C>(
 ) -> OverdueSummary {
     let started = tokio::time::Instant::now();
     let mut summary = OverdueSummary::default();
-    for shard in 0..SWEEP_SHARDS {
+    // Each run starts at another shard, so a slow one never starves the rest.
+    let first = u8::try_from((now.epoch_ms() / 600_000) % i64::from(SWEEP_SHARDS)).unwrap_or(0);
+    for shard in (0..SWEEP_SHARDS).map(|i| (first + i) % SWEEP_SHARDS) {
         let due = match app.orders.overdue_waybills(shard, now, PAGE).await {
             Ok(due) => due,
             Err(e) => {
@@ -55,9 +60,15 @@ pub(crate) async fn run<L, O: OrderStore, C>(
             }
             match ask(app, &id, now).await {
                 Ok(Some(Followed::Moved(_))) => summary.moved += 1,
+                Ok(Some(Followed::Unchanged(_))) => {
+                    // Still under way: asked again in 10 minutes, behind the others.
+                    defer(app, &id, now.plus_ms(ASK_AGAIN_MS)).await;
+                    summary.unchanged += 1;
+                }
                 Ok(_) => summary.unchanged += 1,
                 Err(Asked::Unknown(e)) => {
                     tracing::error!(order_id = %id, error = %e, "the platform knows no waybill Linli recorded as live: an operator must check the delivery");
+                    defer(app, &id, now.plus_ms(6 * ASK_AGAIN_MS)).await;
                     summary.unknown += 1;
                 }
                 Err(Asked::Failed(e)) => {
@@ -92,7 +103,20 @@ async fn ask<L, O: OrderStore, C>(
     let Some(order) = app.orders.get(id).await? else {
         return Ok(None);
     };
-    let Some(waybill) = order.dispatch.as_ref().and_then(|d| d.waybill.clone()) else {
+    let queues = Queues {
+        dispatch: app.settings.dispatch_queue.clone(),
+        compensations: app.settings.compensations_queue.clone(),
+    };
+    let Some(dispatch) = order.dispatch.clone() else {
+        return Ok(None);
+    };
+    // An effect stored but not known to be sent (a crash after the move): send it now.
+    if dispatch.unsent.is_some() {
+        send_unsent(&app.orders, &app.publisher, &queues, id, &dispatch, now).await?;
+        tracing::info!(order_id = %id, effect = ?dispatch.unsent, "unsent effect sent");
+        return Ok(Some(Followed::Moved(dispatch.unsent)));
+    }
+    let Some(waybill) = dispatch.waybill.clone() else {
         return Ok(None);
     };
     let seconds = linli::time::wall_ms().max(now.epoch_ms()) / 1000;
@@ -103,10 +127,6 @@ async fn ask<L, O: OrderStore, C>(
         Err(e) => return Err(e.into()),
     };
     let report = Report::queried(waybill.platform, &remote, now);
-    let queues = Queues {
-        dispatch: app.settings.dispatch_queue.clone(),
-        compensations: app.settings.compensations_queue.clone(),
-    };
     let followed = follow(
         &app.orders,
         &app.publisher,
@@ -119,4 +139,12 @@ async fn ask<L, O: OrderStore, C>(
     .await?;
     tracing::info!(order_id = %id, platform = ?waybill.platform, state = ?remote.state, promised_at = %waybill.promised_at, ?followed, "overdue waybill asked about");
     Ok(Some(followed))
+}
+
+/// Moves the order behind the others in the index until `until` (a failure only means it is
+/// asked again sooner).
+async fn defer<L, O: OrderStore, C>(app: &App<L, O, C>, id: &OrderId, until: BusinessTime) {
+    if let Err(e) = app.orders.defer_track(id, until).await {
+        tracing::warn!(order_id = %id, error = %e, "not deferred: asked again next run");
+    }
 }

@@ -48,6 +48,7 @@ impl Callback {
             rider,
             exception: self.exception,
             cancelled_by: self.cancelled_by,
+            timed: self.at > 0,
         }
     }
 }
@@ -133,7 +134,11 @@ pub fn sf(raw: &[u8], sign_param: &str, config: &SfConfig) -> Result<Callback, C
         rider_name: optional_text(&body, "operator_name"),
         rider_phone: optional_text(&body, "operator_phone"),
         exception,
-        cancelled_by: None,
+        // 22 is the rider withdrawing; `sf_cancel` is SF's own (customer service) cancellation.
+        cancelled_by: match (code, text(&body, "url_index").as_str()) {
+            (22, _) | (2, "sf_cancel") => Some(CancelledBy::Platform),
+            _ => None,
+        },
     })
 }
 
@@ -180,7 +185,13 @@ pub fn meituan(raw: &[u8], config: &MeituanConfig) -> Result<Callback, CallbackE
         rider_name: Some(field("courier_name")).filter(|s| !s.is_empty()),
         rider_phone: Some(field("courier_phone")).filter(|s| !s.is_empty()),
         exception: false,
-        cancelled_by: None,
+        // Reason ids 1xx are the merchant's side; 2xx (Meituan's delivery) and 4xx (its
+        // system) are the platform's.
+        cancelled_by: match field("cancel_reason_id").trim().parse::<i64>() {
+            Ok(100..=199) => Some(CancelledBy::Merchant),
+            Ok(200..=499) => Some(CancelledBy::Platform),
+            _ => None,
+        },
     })
 }
 

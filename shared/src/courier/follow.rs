@@ -4,13 +4,13 @@
 //! to `courier-dispatch`, a compensation to `compensations`. Used by courier-webhook for
 //! callbacks and by housekeeping's `OverdueWaybills` for the answers to its queries.
 //!
-//! Stored first, sent second: a crash in between leaves the state recorded and the message
-//! unsent, so a repeat of the same final report sends it again (`Tracked::Unchanged` carries the
-//! effect) — a platform retries a callback Linli did not answer 2xx, and the next overdue run
-//! asks again.
+//! Stored first, sent second, with an outbox: the effect is stored with the move
+//! (`dispatch.unsent`) and cleared once sent. A crash in between leaves it stored, and the order
+//! due at once in the `by_track` index, so housekeeping's `OverdueWaybills` sends it; a repeat of
+//! the same final report also sends it again (consumers are idempotent).
 
 use crate::ids::OrderId;
-use crate::order::{Effect, Order, Report, Tracked};
+use crate::order::{Dispatch, Effect, Order, Report, Tracked};
 use crate::queue::{Envelope, Publisher, QueueError};
 use crate::store::orders::OrderStore;
 use crate::store::StoreError;
@@ -57,7 +57,8 @@ pub async fn follow<O: OrderStore>(
     report: &Report,
     now: BusinessTime,
 ) -> Result<Followed, FollowError> {
-    let mut read = first;
+    // An order read for another id is never used (the Dada token was checked against it).
+    let mut read = first.filter(|o| &o.order_id == id);
     for _ in 0..ATTEMPTS {
         let order = match read.take() {
             Some(order) => order,
@@ -69,24 +70,46 @@ pub async fn follow<O: OrderStore>(
         let Some(dispatch) = order.dispatch.as_ref() else {
             return Ok(Followed::NoDelivery);
         };
-        let (followed, effect) = match dispatch.track(report) {
+        match dispatch.track(report) {
             Tracked::NotYet => return Ok(Followed::NotYet),
-            Tracked::Unchanged { why, effect } => (Followed::Unchanged(why), effect),
+            Tracked::Unchanged { why, effect } => {
+                if let Some(effect) = effect {
+                    send(publisher, queues, id, effect, now).await?;
+                }
+                return Ok(Followed::Unchanged(why));
+            }
             Tracked::Moved { next, effect } => {
                 if !orders.save_dispatch(id, &next).await? {
                     continue;
                 }
                 let state = next.last_waybill().map(|w| w.state);
                 tracing::info!(order_id = %id, platform = ?report.platform, ?state, code = report.code, ?effect, "delivery state recorded");
-                (Followed::Moved(effect), effect)
+                send_unsent(orders, publisher, queues, id, &next, now).await?;
+                return Ok(Followed::Moved(effect));
             }
-        };
-        if let Some(effect) = effect {
-            send(publisher, queues, id, effect, now).await?;
         }
-        return Ok(followed);
     }
     Err(FollowError::Contended)
+}
+
+/// Sends the effect `dispatch` (as stored) has not sent yet, then clears it. A conflicting
+/// change meanwhile leaves it set: OverdueWaybills sends it again (consumers are idempotent).
+pub async fn send_unsent<O: OrderStore>(
+    orders: &O,
+    publisher: &Publisher,
+    queues: &Queues,
+    id: &OrderId,
+    dispatch: &Dispatch,
+    now: BusinessTime,
+) -> Result<(), FollowError> {
+    let Some(effect) = dispatch.unsent else {
+        return Ok(());
+    };
+    send(publisher, queues, id, effect, now).await?;
+    if !orders.save_dispatch(id, &dispatch.sent()).await? {
+        tracing::info!(order_id = %id, ?effect, "sent; the dispatch changed meanwhile, so it may be sent again");
+    }
+    Ok(())
 }
 
 /// Sends what a delivery's state asks for.

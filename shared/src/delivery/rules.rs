@@ -244,7 +244,15 @@ impl DeliveryRules {
             w[0].until_min
                 .is_some_and(|until| until <= w[1].from_min && w[0].from_min < until)
         });
-        check(ordered, "compensation.bands", "ascending, not overlapping")?;
+        let sound = c
+            .bands
+            .iter()
+            .all(|b| b.from_min >= 0 && b.until_min.is_none_or(|until| b.from_min < until));
+        check(
+            ordered && sound,
+            "compensation.bands",
+            "ascending, not overlapping, each from ≥ 0 minutes to a later end",
+        )?;
         let amounts = c.bands.iter().map(|b| b.points).chain([c.cancelled_points]);
         check(
             amounts.into_iter().all(|p| (0..=100_000).contains(&p)),

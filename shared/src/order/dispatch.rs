@@ -121,6 +121,9 @@ pub struct Dispatch {
     /// dispatched again (once, `MAX_REDISPATCHES`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ended: Vec<Waybill>,
+    /// What a move asked for and is not known to be sent yet (cleared once sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsent: Option<super::tracking::Effect>,
 }
 
 /// What the dispatcher does next.
@@ -182,6 +185,17 @@ impl Dispatch {
             last.outcome = Some(outcome);
         }
         next.waybill = waybill.or(next.waybill);
+        if next.waybill.is_some() && next.unsent == Some(super::tracking::Effect::Redispatch) {
+            next.unsent = None;
+        }
+        next
+    }
+
+    /// This dispatch with its unsent effect sent.
+    pub fn sent(&self) -> Self {
+        let mut next = self.clone();
+        next.version += 1;
+        next.unsent = None;
         next
     }
 
@@ -190,6 +204,7 @@ impl Dispatch {
         let mut next = self.clone();
         next.version += 1;
         next.failed_at = Some(at);
+        next.unsent = next.pending_effect();
         next
     }
 

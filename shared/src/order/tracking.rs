@@ -26,6 +26,9 @@ pub enum CancelledBy {
     Platform,
     /// The merchant (Linli, or the store in the platform's console).
     Merchant,
+    /// The platform did not say: the delivery is dispatched again, but not compensated
+    /// (compensation is for the platform's or its rider's doing only).
+    Unknown,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,12 +79,15 @@ pub struct Report {
     pub at: BusinessTime,
     pub rider: Option<Rider>,
     pub exception: bool,
-    /// Who cancelled, when the report says (None: the platform's side, see the module doc).
+    /// Who cancelled, when the report says.
     pub cancelled_by: Option<CancelledBy>,
+    /// `at` is the platform's own time for the change (false: only when Linli learned of it).
+    pub timed: bool,
 }
 
 /// What a move asks for next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Effect {
     /// Dispatch the delivery again (the dispatcher tries the next platform, or gives up).
     Redispatch,
@@ -159,6 +165,9 @@ impl Dispatch {
             next.waybill = Some(waybill);
         }
         let effect = next.pending_effect();
+        // Stored with the move and cleared once sent (an outbox: a crash between the two
+        // leaves it for OverdueWaybills to send).
+        next.unsent = effect;
         Tracked::Moved { next, effect }
     }
 
@@ -233,6 +242,7 @@ impl Report {
             }),
             exception: false,
             cancelled_by: None,
+            timed: remote.finished_at.is_some(),
         }
     }
 }
@@ -252,18 +262,21 @@ impl Waybill {
             self.events.push(event(false));
             self.note_rider(report);
             match report.state {
-                DeliveryState::Delivered => self.finished_at = Some(report.at),
+                DeliveryState::Delivered => self.finished_at = report.timed.then_some(report.at),
                 DeliveryState::Cancelled | DeliveryState::Expired | DeliveryState::CreateFailed => {
-                    self.cancelled_by = Some(report.cancelled_by.unwrap_or(CancelledBy::Platform));
+                    self.cancelled_by = Some(report.cancelled_by.unwrap_or(CancelledBy::Unknown));
                 }
                 _ => {}
             }
             self.exception |= report.exception;
             return true;
         }
+        // A report older than the last one recorded says nothing new about the rider.
+        let stale = self.events.last().is_some_and(|e| report.at < e.at);
         let same_rank = report.state.rank() == self.state.rank();
-        if same_rank && self.note_rider(report) {
+        if same_rank && !stale && self.note_rider(report) {
             self.events.push(event(true));
+            self.exception |= report.exception;
             return true;
         }
         if report.exception && !self.exception {
@@ -279,7 +292,12 @@ impl Waybill {
         let Some(rider) = &report.rider else {
             return false;
         };
-        if self.riders.last() == Some(rider) {
+        // A report without the phone (some queries) names the same rider by name alone.
+        let same = self.riders.last().is_some_and(|last| {
+            last.name == rider.name
+                && (last.phone == rider.phone || last.phone.is_empty() || rider.phone.is_empty())
+        });
+        if same {
             return false;
         }
         self.riders.push(rider.clone());
@@ -292,6 +310,10 @@ impl Waybill {
 pub enum Assessment {
     Owed(crate::rules::compensation::Shortfall),
     Nothing(&'static str),
+    /// Linli recorded an end the platform does not show yet: ask again later.
+    NotYet(&'static str),
+    /// The platform's answer cannot be priced: an operator must look.
+    Unclear(&'static str),
 }
 
 /// What the platform's own answer (`remote`, about `dispatch.last_waybill()`) says is owed.
@@ -312,21 +334,29 @@ pub fn assess(dispatch: &Dispatch, remote: &Remote) -> Assessment {
                 .and_then(|s| BusinessTime::from_epoch_ms(s.saturating_mul(1000)).ok())
                 .or(waybill.finished_at);
             let Some(finished) = finished else {
-                return Assessment::Nothing("delivered, but the platform gives no finish time");
+                return Assessment::Unclear("delivered, but the platform gives no finish time");
             };
             let minutes = (finished.epoch_ms() - promise.epoch_ms()).div_euclid(60_000);
             Assessment::Owed(Shortfall::Late { minutes })
         }
         DeliveryState::Cancelled | DeliveryState::Expired | DeliveryState::CreateFailed => {
-            if waybill.cancelled_by == Some(CancelledBy::Merchant) {
-                Assessment::Nothing("cancelled by the merchant")
-            } else if dispatch.failed_at.is_none() {
-                Assessment::Nothing("dispatched again: the delivery is not over")
-            } else {
-                Assessment::Owed(Shortfall::CancelledByPlatform)
+            match waybill.cancelled_by {
+                Some(CancelledBy::Merchant) => Assessment::Nothing("cancelled by the merchant"),
+                Some(CancelledBy::Unknown) | None => {
+                    Assessment::Nothing("the platform did not say who cancelled")
+                }
+                Some(CancelledBy::Platform) if dispatch.failed_at.is_none() => {
+                    Assessment::Nothing("dispatched again: the delivery is not over")
+                }
+                Some(CancelledBy::Platform) => Assessment::Owed(Shortfall::CancelledByPlatform),
             }
         }
         DeliveryState::Returned => Assessment::Nothing("returned to the store"),
+        // Linli recorded an end (a callback) the platform's records do not show yet: a lag, or
+        // a forged callback. Asked again; if it never shows, an operator looks (the DLQ).
+        _ if !waybill.state.is_live() => {
+            Assessment::NotYet("Linli recorded an end the platform does not show")
+        }
         _ => Assessment::Nothing("the platform says it is still under way"),
     }
 }

@@ -80,7 +80,20 @@ pub async fn grant(
             raise(ledger, member, &day_sk(at), room, policy.day_cap)?,
             raise(ledger, member, &month_sk(at), room, policy.month_cap)?,
         ];
-        match ledger.post_with(&request, &extra).await? {
+        let posted = match ledger.post_with(&request, &extra).await {
+            Ok(posted) => posted,
+            // Another message for the same delivery granted first (with other room): that
+            // grant stands.
+            Err(e) => match ledger.posting(member, id).await? {
+                Some(done) => {
+                    return Ok(Granted::Already {
+                        points: done.result.available_delta.value(),
+                    })
+                }
+                None => return Err(e),
+            },
+        };
+        match posted {
             PostedWith::Posted(posted) if posted.outcome.replayed => {
                 return Ok(Granted::Already {
                     points: posted.outcome.result.available_delta.value(),

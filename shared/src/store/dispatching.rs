@@ -18,6 +18,28 @@ fn track_shard(id: &OrderId) -> AttributeValue {
 }
 
 impl DynamoOrders {
+    /// Asks about the order's waybill again no sooner than `until` (it stays in `by_track`).
+    pub(super) async fn defer(&self, id: &OrderId, until: BusinessTime) -> Result<(), StoreError> {
+        let deferred = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(id)))
+            .update_expression("SET track_due = :until")
+            .condition_expression("attribute_exists(track)")
+            .expression_attribute_values(":until", AttributeValue::N(until.epoch_ms().to_string()))
+            .send()
+            .await;
+        match deferred {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                // It left the index meanwhile: nothing to defer.
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(StoreError::dynamo("UpdateItem", other)),
+            },
+        }
+    }
+
     /// Orders of track shard `shard` whose live waybill was promised at or before `due`,
     /// oldest promise first, at most `limit`.
     pub(super) async fn query_overdue(
@@ -58,15 +80,19 @@ impl DynamoOrders {
             .table_name(&self.table)
             .set_key(Some(order_key(id)))
             .expression_attribute_values(":next", value);
-        // A live waybill is followed (`by_track`) from its promise on; once it ends, it is not.
-        request = match next.waybill.as_ref().filter(|w| w.state.is_live()) {
-            Some(waybill) => request
+        // A live waybill is followed (`by_track`) from its promise on, and an unsent effect at
+        // once; otherwise the order leaves the index.
+        let promise = next.waybill.as_ref().filter(|w| w.state.is_live());
+        let due = match (next.unsent, promise) {
+            (Some(_), _) => Some(0),
+            (None, Some(waybill)) => Some(waybill.promised_at.epoch_ms()),
+            (None, None) => None,
+        };
+        request = match due {
+            Some(due) => request
                 .update_expression("SET dispatch = :next, track = :track, track_due = :due")
                 .expression_attribute_values(":track", track_shard(id))
-                .expression_attribute_values(
-                    ":due",
-                    AttributeValue::N(waybill.promised_at.epoch_ms().to_string()),
-                ),
+                .expression_attribute_values(":due", AttributeValue::N(due.to_string())),
             None => request.update_expression("SET dispatch = :next REMOVE track, track_due"),
         };
         request = if next.version <= 1 {

@@ -100,6 +100,12 @@ pub trait OrderStore {
         due: BusinessTime,
         limit: i32,
     ) -> impl Future<Output = Result<Vec<OrderId>, StoreError>> + Send;
+    /// Asks about the order's waybill again no sooner than `until`.
+    fn defer_track(
+        &self,
+        id: &OrderId,
+        until: BusinessTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Waives the delivery fee of a paid order whose points hold lapsed (its payment then
     /// captures nothing); the order as it now stands.
     fn waive_fee(
@@ -364,6 +370,10 @@ impl OrderStore for DynamoOrders {
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
         order_ids(&out.items.unwrap_or_default())
+    }
+
+    async fn defer_track(&self, id: &OrderId, until: BusinessTime) -> Result<(), StoreError> {
+        self.defer(id, until).await
     }
 
     async fn overdue_waybills(

@@ -30,6 +30,14 @@ fn report(state: DeliveryState, minute: i64) -> Report {
         }),
         exception: false,
         cancelled_by: None,
+        timed: true,
+    }
+}
+
+fn cancelled_by_platform(minute: i64) -> Report {
+    Report {
+        cancelled_by: Some(CancelledBy::Platform),
+        ..report(Cancelled, minute)
     }
 }
 
@@ -129,9 +137,11 @@ fn a_new_rider_at_the_same_state_is_a_reassignment_and_exceptions_are_flags() {
 #[test]
 fn a_platform_cancellation_redispatches_once_then_gives_up_and_compensates() {
     let d = dispatched(Platform::Dada);
-    let (d, effect) = moved(&d, &report(Cancelled, 10));
+    let (d, effect) = moved(&d, &cancelled_by_platform(10));
     assert_eq!(effect, Some(Effect::Redispatch));
     assert_eq!((d.waybill.is_none(), d.ended.len()), (true, 1));
+    assert_eq!(d.unsent, Some(Effect::Redispatch), "stored with the move");
+    assert_eq!(d.sent().unsent, None);
     // A late report about the ended waybill changes nothing.
     assert!(matches!(
         d.track(&report(Accepted, 11)),
@@ -148,8 +158,9 @@ fn a_platform_cancellation_redispatches_once_then_gives_up_and_compensates() {
             None,
         )),
     );
+    assert_eq!(d.unsent, None, "the new waybill answers the redispatch");
     assert_eq!(d.first_promise(), Some(at(40)), "the first promise stays");
-    let mut sf = report(Cancelled, 20);
+    let mut sf = cancelled_by_platform(20);
     sf.platform = Platform::SfSameCity;
     let (d, _) = moved(&d, &sf);
     assert_eq!(d.ended.len(), MAX_REDISPATCHES + 1);
@@ -168,6 +179,11 @@ fn a_platform_cancellation_redispatches_once_then_gives_up_and_compensates() {
     );
     let d = d.give_up(at(21));
     assert_eq!(d.pending_effect(), Some(Effect::Compensate));
+    assert_eq!(
+        d.unsent,
+        Some(Effect::Compensate),
+        "the give-up's compensation is stored"
+    );
     assert_eq!(
         assess(&d, &remote(Cancelled, None)),
         Assessment::Owed(Shortfall::CancelledByPlatform)
@@ -216,9 +232,54 @@ fn the_requery_decides_lateness_from_the_first_promise() {
     );
     assert_eq!(
         assess(&d, &remote(PickedUp, None)),
-        Assessment::Nothing("the platform says it is still under way"),
-        "a forged Delivered is not believed"
+        Assessment::NotYet("Linli recorded an end the platform does not show"),
+        "a forged (or early) Delivered is not believed: asked again later"
     );
+}
+
+#[test]
+fn an_unknown_canceller_redispatches_without_compensation_and_a_query_has_no_finish_time() {
+    let d = dispatched(Platform::Dada);
+    let (d, effect) = moved(&d, &report(Cancelled, 10));
+    assert_eq!(effect, Some(Effect::Redispatch));
+    let d = d.give_up(at(11));
+    assert_eq!(
+        assess(&d, &remote(Cancelled, None)),
+        Assessment::Nothing("the platform did not say who cancelled")
+    );
+    // A query that finds it delivered without saying when: no lateness is made up.
+    let queried = Report::queried(Platform::Dada, &remote(Delivered, None), at(300));
+    let (d, _) = moved(&dispatched(Platform::Dada), &queried);
+    assert_eq!(d.waybill.as_ref().unwrap().finished_at, None);
+    assert!(matches!(
+        assess(&d, &remote(Delivered, None)),
+        Assessment::Unclear(_)
+    ));
+}
+
+#[test]
+fn an_older_report_does_not_bring_back_an_earlier_rider() {
+    let d = dispatched(Platform::Dada);
+    let (d, _) = moved(&d, &report(Accepted, 5));
+    let mut second = report(Accepted, 8);
+    second.rider = Some(Rider {
+        name: "另一位".into(),
+        phone: "13900005678".into(),
+    });
+    let (d, _) = moved(&d, &second);
+    // The first rider's report, delivered late, and the second's without a phone.
+    assert!(matches!(
+        d.track(&report(Accepted, 6)),
+        Tracked::Unchanged { .. }
+    ));
+    let mut no_phone = second.clone();
+    no_phone.rider = Some(Rider {
+        name: "另一位".into(),
+        phone: String::new(),
+    });
+    no_phone.at = at(9);
+    assert!(matches!(d.track(&no_phone), Tracked::Unchanged { .. }));
+    assert_eq!(d.waybill.unwrap().riders.len(), 2);
 }
 
 fn state_strategy() -> impl Strategy<Value = DeliveryState> {

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod config;
 pub mod courier;
 pub mod delivery;
+pub mod groupbuy;
 pub mod ids;
 pub mod ledger;
 pub mod log;

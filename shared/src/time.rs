@@ -118,6 +118,16 @@ impl BusinessTime {
     }
 
     /// `self` plus a number of milliseconds, saturating at the supported range.
+    /// `date` at `minutes` after midnight, Asia/Shanghai.
+    pub fn at_shanghai(date: NaiveDate, minutes: u32) -> Self {
+        let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+        let ms = shanghai()
+            .from_local_datetime(&midnight)
+            .single()
+            .map_or(0, |t| t.timestamp_millis());
+        Self((ms + i64::from(minutes) * 60_000).clamp(0, MAX_EPOCH_MS))
+    }
+
     pub fn plus_ms(self, ms: i64) -> Self {
         Self(self.0.saturating_add(ms).clamp(0, MAX_EPOCH_MS))
     }

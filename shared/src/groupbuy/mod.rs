@@ -201,7 +201,6 @@ pub(crate) mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::fixtures::*;
-    use super::*;
 
     #[test]
     fn a_round_is_checked_field_by_field() {

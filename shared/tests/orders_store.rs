@@ -198,3 +198,61 @@ async fn an_anomaly_is_recorded_once() {
         "a repeat notify records nothing new"
     );
 }
+
+/// Every order the track index lists as due at `due`, over all shards.
+async fn overdue(store: &DynamoOrders, due: linli::time::BusinessTime) -> Vec<OrderId> {
+    let mut all = Vec::new();
+    for shard in 0..linli::order::SWEEP_SHARDS {
+        all.extend(store.overdue_waybills(shard, due, 100).await.unwrap());
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_waybill_is_tracked_from_its_promise_until_it_ends() {
+    use linli::courier::Platform;
+    use linli::order::{Dispatch, Effect, TryOutcome, Waybill};
+    let store = store("track").await;
+    let o = order("O-TRACK-1");
+    store.create(&o).await.unwrap();
+    let (created, promised) = (at(NOW_MS), at(NOW_MS + 40 * 60_000));
+    let waybill = Waybill::new(Platform::Dada, "W1".into(), created, promised, None);
+    let dispatch = Dispatch::default()
+        .begin(Platform::Dada, created, 0, None)
+        .end(TryOutcome::Created, Some(waybill));
+    assert!(store
+        .save_dispatch(
+            &o.order_id,
+            &Dispatch::default().begin(Platform::Dada, created, 0, None)
+        )
+        .await
+        .unwrap());
+    assert!(store.save_dispatch(&o.order_id, &dispatch).await.unwrap());
+    assert!(
+        overdue(&store, at(NOW_MS + 39 * 60_000)).await.is_empty(),
+        "not before its promise"
+    );
+    assert_eq!(overdue(&store, promised).await, [o.order_id.clone()]);
+    // Deferred: behind the others until then.
+    store
+        .defer_track(&o.order_id, at(NOW_MS + 50 * 60_000))
+        .await
+        .unwrap();
+    assert!(overdue(&store, at(NOW_MS + 45 * 60_000)).await.is_empty());
+    // Ended with an effect not yet sent: due at once; once sent, out of the index.
+    let mut ended = dispatch.clone();
+    ended.version += 1;
+    let mut w = ended.waybill.take().unwrap();
+    w.state = linli::courier::DeliveryState::Cancelled;
+    ended.ended.push(w);
+    ended.unsent = Some(Effect::Redispatch);
+    assert!(store.save_dispatch(&o.order_id, &ended).await.unwrap());
+    assert_eq!(overdue(&store, at(NOW_MS)).await, [o.order_id.clone()]);
+    assert!(store
+        .save_dispatch(&o.order_id, &ended.sent())
+        .await
+        .unwrap());
+    assert!(overdue(&store, at(NOW_MS + 100 * 60_000)).await.is_empty());
+    // A stale writer (the version it read is gone) changes nothing.
+    assert!(!store.save_dispatch(&o.order_id, &dispatch).await.unwrap());
+}

@@ -148,7 +148,7 @@ pub fn new_member() -> MemberId {
     MemberId::generate(at(NOW_MS), u128::from(fastrand::u64(..)))
 }
 
-/// Creates an `Orders` table as template.yaml declares it (with the keys-only sweep index),
+/// Creates an `Orders` table as template.yaml declares it (with the keys-only sweep and track indexes),
 /// under a name no other test uses.
 pub async fn orders_table(client: &Client, test: &str) -> String {
     use aws_sdk_dynamodb::types::GlobalSecondaryIndex;
@@ -164,6 +164,17 @@ pub async fn orders_table(client: &Client, test: &str) -> String {
         )
         .build()
         .unwrap();
+    let track = GlobalSecondaryIndex::builder()
+        .index_name(linli::store::dispatching::TRACK_INDEX)
+        .key_schema(key("track", KeyType::Hash))
+        .key_schema(key("track_due", KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .unwrap();
     let request = client
         .create_table()
         .table_name(&name)
@@ -172,9 +183,12 @@ pub async fn orders_table(client: &Client, test: &str) -> String {
         .attribute_definitions(attribute("sk", ScalarAttributeType::S))
         .attribute_definitions(attribute("sweep", ScalarAttributeType::S))
         .attribute_definitions(attribute("due_at", ScalarAttributeType::N))
+        .attribute_definitions(attribute("track", ScalarAttributeType::S))
+        .attribute_definitions(attribute("track_due", ScalarAttributeType::N))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(sweep);
+        .global_secondary_indexes(sweep)
+        .global_secondary_indexes(track);
     create(name, request).await
 }
 

@@ -232,7 +232,7 @@ async fn a_live_waybill_is_tracked_from_its_promise_until_it_ends() {
         overdue(&store, at(NOW_MS + 39 * 60_000)).await.is_empty(),
         "not before its promise"
     );
-    assert_eq!(overdue(&store, promised).await, [o.order_id.clone()]);
+    assert_eq!(overdue(&store, promised).await, vec![o.order_id.clone()]);
     // Deferred: behind the others until then.
     store
         .defer_track(&o.order_id, at(NOW_MS + 50 * 60_000))
@@ -247,7 +247,7 @@ async fn a_live_waybill_is_tracked_from_its_promise_until_it_ends() {
     ended.ended.push(w);
     ended.unsent = Some(Effect::Redispatch);
     assert!(store.save_dispatch(&o.order_id, &ended).await.unwrap());
-    assert_eq!(overdue(&store, at(NOW_MS)).await, [o.order_id.clone()]);
+    assert_eq!(overdue(&store, at(NOW_MS)).await, vec![o.order_id.clone()]);
     assert!(store
         .save_dispatch(&o.order_id, &ended.sent())
         .await

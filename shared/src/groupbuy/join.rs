@@ -9,8 +9,8 @@ use crate::time::BusinessTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Lines in one join (a round has at most 50 SKUs).
-pub const MAX_LINES: usize = 50;
+/// Lines in one join (counted in one transaction: two writes a line and two more, ≤ 100).
+pub const MAX_LINES: usize = 24;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinLine {

@@ -16,6 +16,7 @@ pub mod pos;
 pub mod refunds;
 pub mod reminders;
 pub mod rhythm;
+pub mod rounds;
 pub mod rules;
 pub mod weather;
 pub mod wru;

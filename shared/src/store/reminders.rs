@@ -166,7 +166,7 @@ fn day_sk(at: BusinessTime) -> String {
     format!("REMINDED#day:{}", at.date())
 }
 
-fn condition_failed(error: Option<&TransactWriteItemsError>) -> Option<Vec<bool>> {
+pub(super) fn condition_failed(error: Option<&TransactWriteItemsError>) -> Option<Vec<bool>> {
     match error {
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
             c.cancellation_reasons()

@@ -192,6 +192,20 @@ pub async fn orders_table(client: &Client, test: &str) -> String {
     create(name, request).await
 }
 
+/// Creates a `GroupBuys` table as template.yaml declares it (pk/sk), named for this test.
+pub async fn group_buys_table(client: &Client, test: &str) -> String {
+    let name = format!("GroupBuys-{test}-{:08x}", fastrand::u32(..));
+    let request = client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk", ScalarAttributeType::S))
+        .attribute_definitions(attribute("sk", ScalarAttributeType::S))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range));
+    create(name, request).await
+}
+
 /// Creates a `Dedup` table as template.yaml declares it (hash key only), named for this test.
 pub async fn dedup_table(client: &Client, test: &str) -> String {
     let name = format!("Dedup-{test}-{:08x}", fastrand::u32(..));

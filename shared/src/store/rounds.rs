@@ -1,0 +1,314 @@
+//! Group-buy rounds in the `GroupBuys` table (DESIGN §4), all under the round's partition:
+//!
+//! | sk | attributes |
+//! |---|---|
+//! | `ROUND` | the round (`groupbuy::Round`), `status` |
+//! | `SKU#<sku>#SHARD#<n>` | `qty` paid for that SKU in this shard |
+//! | `MEMBER#<member>#<sku>` | `qty` that member paid for |
+//! | `LINE#<order>` | the order's lines (`member`, `lines`, `paid_at`) |
+//!
+//! A payment is counted once, in one transaction: the order's `LINE#` item (only if absent — a
+//! repeated notify counts nothing), a check that the round is still open at the payment's time,
+//! and per line the SKU's counter and the member's. An SKU without a maximum spreads over
+//! `SKU_SHARDS` counters (by order), so a hot item is never one hot key and no increment is
+//! lost (each is an atomic ADD); an SKU with a maximum has one counter, raised only while it
+//! stays within the maximum (never oversold); a member's counter only within the per-member
+//! limit. A payment any condition refuses is counted not at all, and says which.
+
+use super::ledger::item::{key, Item};
+use super::StoreError;
+use crate::groupbuy::join::JoinLine;
+use crate::groupbuy::{Round, RoundStatus};
+use crate::ids::{MemberId, OrderId, RoundId, SkuId};
+use crate::time::BusinessTime;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use std::collections::{BTreeMap, HashMap};
+
+/// Counters an uncapped SKU spreads over.
+pub const SKU_SHARDS: u8 = 8;
+const ROUND_SK: &str = "ROUND";
+
+fn round_pk(id: &RoundId) -> String {
+    format!("ROUND#{id}")
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn invalid(e: impl std::error::Error) -> StoreError {
+    StoreError::dynamo("TransactWriteItems", e)
+}
+
+/// What counting a paid join found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// Counted now.
+    Counted,
+    /// Counted before (a repeated notify).
+    Already,
+    /// The round was closed (or its cutoff passed) when the payment came.
+    Closed,
+    /// Counting would sell more of this SKU than its maximum.
+    SoldOut(SkuId),
+    /// Counting would take the member past this SKU's limit.
+    OverLimit(SkuId),
+}
+
+#[derive(Clone, Debug)]
+pub struct DynamoRounds {
+    client: Client,
+    table: String,
+}
+
+impl DynamoRounds {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Stores a new round; false when one with its id exists.
+    pub async fn create(&self, round: &Round) -> Result<bool, StoreError> {
+        let mut item: Item = serde_dynamo::to_item(round).map_err(|e| StoreError::Corrupt {
+            key: round_pk(&round.round_id),
+            why: e.to_string(),
+        })?;
+        item.extend(key(round_pk(&round.round_id), ROUND_SK.to_owned()));
+        super::put_if_absent(&self.client, &self.table, item).await
+    }
+
+    pub async fn get(&self, id: &RoundId) -> Result<Option<Round>, StoreError> {
+        let found = super::get_consistent(
+            &self.client,
+            &self.table,
+            key(round_pk(id), ROUND_SK.to_owned()),
+        )
+        .await?;
+        found
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                    key: round_pk(id),
+                    why: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Each SKU's paid count so far (its shards summed).
+    pub async fn joined(&self, id: &RoundId) -> Result<BTreeMap<SkuId, i64>, StoreError> {
+        let mut totals = BTreeMap::new();
+        for item in self.query_prefix(id, "SKU#").await? {
+            let sku = match item.get("sk") {
+                Some(AttributeValue::S(sk)) => sk
+                    .strip_prefix("SKU#")
+                    .and_then(|rest| rest.rsplit_once("#SHARD#"))
+                    .and_then(|(sku, _)| SkuId::parse(sku).ok()),
+                _ => None,
+            };
+            let qty = item
+                .get("qty")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|q| q.parse::<i64>().ok());
+            if let (Some(sku), Some(qty)) = (sku, qty) {
+                *totals.entry(sku).or_insert(0) += qty;
+            }
+        }
+        Ok(totals)
+    }
+
+    /// What `member` has paid for in this round so far, per SKU.
+    pub async fn member_joined(
+        &self,
+        id: &RoundId,
+        member: &MemberId,
+    ) -> Result<BTreeMap<SkuId, i64>, StoreError> {
+        let prefix = format!("MEMBER#{member}#");
+        let mut totals = BTreeMap::new();
+        for item in self.query_prefix(id, &prefix).await? {
+            let sku = match item.get("sk") {
+                Some(AttributeValue::S(sk)) => {
+                    sk.strip_prefix(&prefix).and_then(|s| SkuId::parse(s).ok())
+                }
+                _ => None,
+            };
+            let qty = item.get("qty").and_then(|v| v.as_n().ok());
+            if let (Some(sku), Some(Ok(qty))) = (sku, qty.map(|q| q.parse::<i64>())) {
+                totals.insert(sku, qty);
+            }
+        }
+        Ok(totals)
+    }
+
+    async fn query_prefix(&self, id: &RoundId, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(round_pk(id)))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Counts a paid join of `round` by `member` (order `order`, paid at `paid_at`), once.
+    pub async fn count_paid(
+        &self,
+        round: &Round,
+        order: &OrderId,
+        member: &MemberId,
+        lines: &[JoinLine],
+        paid_at: BusinessTime,
+    ) -> Result<Counted, StoreError> {
+        let pk = round_pk(&round.round_id);
+        let mut items = vec![self.line_put(&pk, order, member, lines, paid_at)?];
+        let open = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.clone(), ROUND_SK.to_owned())))
+            .condition_expression("#status = :open AND cutoff_at > :paid")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":open", AttributeValue::S("open".into()))
+            .expression_attribute_values(":paid", n(paid_at.epoch_ms()))
+            .build()
+            .map_err(invalid)?;
+        items.push(TransactWriteItem::builder().condition_check(open).build());
+        // What each later item refuses, in order.
+        let mut refusals = vec![Counted::Already, Counted::Closed];
+        for line in lines {
+            let Some(offer) = round.sku(&line.sku) else {
+                continue;
+            };
+            let shard = match offer.max_qty {
+                Some(_) => 0,
+                None => order.shard(SKU_SHARDS),
+            };
+            let counter = format!("SKU#{}#SHARD#{shard}", line.sku);
+            items.push(self.raise(&pk, &counter, line.qty, offer.max_qty)?);
+            refusals.push(Counted::SoldOut(line.sku.clone()));
+            let mine = format!("MEMBER#{member}#{}", line.sku);
+            items.push(self.raise(&pk, &mine, line.qty, offer.per_member)?);
+            refusals.push(Counted::OverLimit(line.sku.clone()));
+        }
+        let sent = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let failed = match sent {
+            Ok(_) => return Ok(Counted::Counted),
+            Err(e) => match super::reminders::condition_failed(e.as_service_error()) {
+                Some(failed) => failed,
+                None => return Err(StoreError::dynamo("TransactWriteItems", e)),
+            },
+        };
+        refusals
+            .into_iter()
+            .zip(failed)
+            .find_map(|(refusal, failed)| failed.then_some(refusal))
+            .ok_or_else(|| StoreError::Dynamo {
+                operation: "TransactWriteItems",
+                message: "cancelled without a failed condition (a conflict): try again".into(),
+            })
+    }
+
+    fn line_put(
+        &self,
+        pk: &str,
+        order: &OrderId,
+        member: &MemberId,
+        lines: &[JoinLine],
+        paid_at: BusinessTime,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item: Item = HashMap::new();
+        item.extend(key(pk.to_owned(), format!("LINE#{order}")));
+        item.insert("member".into(), AttributeValue::S(member.to_string()));
+        item.insert("paid_at".into(), n(paid_at.epoch_ms()));
+        let lines = serde_dynamo::to_attribute_value(lines).map_err(|e| StoreError::Corrupt {
+            key: format!("{pk}/LINE#{order}"),
+            why: e.to_string(),
+        })?;
+        item.insert("lines".into(), lines);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(invalid)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Adds `qty` to the counter `sk`, only while it stays within `cap` (None: always).
+    fn raise(
+        &self,
+        pk: &str,
+        sk: &str,
+        qty: i64,
+        cap: Option<i64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_owned(), sk.to_owned())))
+            .update_expression("ADD qty :q")
+            .expression_attribute_values(":q", n(qty));
+        if let Some(cap) = cap {
+            update = update
+                .condition_expression("attribute_not_exists(qty) OR qty <= :room")
+                .expression_attribute_values(":room", n(cap - qty));
+        }
+        let update = update.build().map_err(invalid)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Moves the round from `from` to `to` (conditional: exactly one caller moves it).
+    pub async fn advance(
+        &self,
+        id: &RoundId,
+        from: RoundStatus,
+        to: RoundStatus,
+    ) -> Result<bool, StoreError> {
+        let status = |s: RoundStatus| {
+            serde_dynamo::to_attribute_value(s).map_err(|e| StoreError::Corrupt {
+                key: round_pk(id),
+                why: e.to_string(),
+            })
+        };
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(round_pk(id), ROUND_SK.to_owned())))
+            .update_expression("SET #status = :to")
+            .condition_expression("#status = :from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":from", status(from)?)
+            .expression_attribute_values(":to", status(to)?)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+}

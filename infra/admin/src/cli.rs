@@ -41,6 +41,9 @@ pub struct TableArgs {
     /// The Config table's name (rules) [default: TABLE_CONFIG].
     #[arg(long, global = true, value_name = "NAME")]
     pub config_table: Option<String>,
+    /// The GroupBuys table's name (rounds) [default: TABLE_GROUP_BUYS].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub group_buys_table: Option<String>,
     /// A running devstack (`make up`: http://127.0.0.1:3000): table names from its
     /// `/_local/stack`, for tables not named by a flag.
     #[arg(long, global = true, value_name = "URL")]
@@ -88,6 +91,19 @@ pub enum Command {
     /// The delivery pricing rules (Config table).
     #[command(subcommand)]
     Delivery(DeliveryCommand),
+    /// Community group-buy rounds (GroupBuys table).
+    #[command(subcommand)]
+    Round(RoundCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoundCommand {
+    /// Check a round written as TOML (see README "Community group-buy") and open it.
+    Create { file: std::path::PathBuf },
+    /// Every round, soonest cutoff first.
+    List,
+    /// One round with each SKU's paid count against its minimum and maximum.
+    Show { round_id: String },
 }
 
 #[derive(Debug, Subcommand)]

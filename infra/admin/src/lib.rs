@@ -18,6 +18,7 @@ mod member;
 mod output;
 mod refund;
 mod report;
+mod round;
 mod rules;
 mod tables;
 mod walk;
@@ -96,5 +97,6 @@ async fn execute(cli: Cli) -> Result<Outcome, AdminError> {
         Command::Weather(command) => weather::run(&tables.config().await?, command).await,
         Command::Catalog(command) => catalog::run(&tables.catalog().await?, command).await,
         Command::Delivery(command) => delivery::run(&tables.config().await?, command).await,
+        Command::Round(command) => round::run(&tables.group_buys().await?, command).await,
     }
 }

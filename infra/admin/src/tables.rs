@@ -26,6 +26,11 @@ pub struct OrdersTable {
     pub orders: DynamoOrders,
 }
 
+/// The GroupBuys table: rounds, their counters and lines.
+pub struct GroupBuysTable {
+    pub rounds: linli::store::rounds::DynamoRounds,
+}
+
 /// The Catalog table: stores and their SKUs.
 pub struct CatalogTable {
     pub name: String,
@@ -103,6 +108,20 @@ impl<'a> Tables<'a> {
         Ok(CatalogTable {
             catalog: linli::store::catalog::DynamoCatalog::new(dynamodb().await?, name.clone()),
             name,
+        })
+    }
+
+    pub async fn group_buys(&self) -> Result<GroupBuysTable, AdminError> {
+        let name = self
+            .name(Wanted {
+                flag: self.args.group_buys_table.as_deref(),
+                flag_name: "--group-buys-table",
+                logical_id: "GroupBuysTable",
+                env: "TABLE_GROUP_BUYS",
+            })
+            .await?;
+        Ok(GroupBuysTable {
+            rounds: linli::store::rounds::DynamoRounds::new(dynamodb().await?, name),
         })
     }
 

@@ -161,6 +161,51 @@ impl Round {
     }
 }
 
+/// A round as an operator writes it (TOML): times as RFC 3339 text.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundFile {
+    pub round_id: String,
+    pub store_id: String,
+    pub community: String,
+    pub title: String,
+    pub cutoff_at: String,
+    pub fulfil_on: NaiveDate,
+    pub handover: Handover,
+    pub skus: Vec<RoundSku>,
+}
+
+impl RoundFile {
+    /// The round it describes, created at `now` and checked.
+    pub fn round(self, now: BusinessTime) -> Result<Round, RoundError> {
+        let bad = |field: &str, why: &str| RoundError {
+            field: field.to_owned(),
+            why: why.to_owned(),
+        };
+        let round = Round {
+            round_id: RoundId::parse(&self.round_id)
+                .map_err(|_| bad("round_id", "letters, digits, - and _ (at most 64)"))?,
+            store_id: StoreId::parse(&self.store_id).map_err(|_| bad("store_id", "a store id"))?,
+            community: self.community,
+            title: self.title,
+            cutoff_at: BusinessTime::parse_rfc3339(&self.cutoff_at).map_err(|_| {
+                bad(
+                    "cutoff_at",
+                    "an RFC 3339 time, e.g. 2026-12-08T20:00:00+08:00",
+                )
+            })?,
+            fulfil_on: self.fulfil_on,
+            handover: self.handover,
+            skus: self.skus,
+            status: RoundStatus::Open,
+            template: None,
+            created_at: now,
+        };
+        round.validate(now)?;
+        Ok(round)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;

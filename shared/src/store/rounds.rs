@@ -97,6 +97,37 @@ impl DynamoRounds {
             .transpose()
     }
 
+    /// Every round (operators' listing: a scan of the round items, not for request paths).
+    pub async fn list(&self) -> Result<Vec<Round>, StoreError> {
+        let mut rounds = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :round")
+                .expression_attribute_values(":round", AttributeValue::S(ROUND_SK.to_owned()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Scan", e))?;
+            for item in page.items.unwrap_or_default() {
+                let round = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                    key: "ROUND".into(),
+                    why: e.to_string(),
+                })?;
+                rounds.push(round);
+            }
+            match page.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        rounds.sort_by_key(|r: &Round| r.cutoff_at);
+        Ok(rounds)
+    }
+
     /// Each SKU's paid count so far (its shards summed).
     pub async fn joined(&self, id: &RoundId) -> Result<BTreeMap<SkuId, i64>, StoreError> {
         let mut totals = BTreeMap::new();

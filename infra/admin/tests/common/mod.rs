@@ -263,3 +263,21 @@ pub async fn catalog_table(client: &Client, test: &str) -> String {
         .map(|_| name)
         .unwrap_or_else(|e| panic!("{}", DisplayErrorContext(e)))
 }
+
+/// A `GroupBuys` table (pk/sk) for one test.
+pub async fn group_buys_table(client: &Client, test: &str) -> String {
+    let name = format!("GroupBuys-admin-{test}-{:08x}", fastrand::u32(..));
+    let created = client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk", ScalarAttributeType::S))
+        .attribute_definitions(attribute("sk", ScalarAttributeType::S))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await;
+    created
+        .map(|_| name)
+        .unwrap_or_else(|e| panic!("{}", DisplayErrorContext(e)))
+}

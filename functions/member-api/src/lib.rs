@@ -2,6 +2,8 @@
 //!
 //! - `POST /api/session` `{code}` → code2Session → the member (UnionID first, DESIGN §3) →
 //!   `{token, expires_at, member}`; the token goes back as `Authorization: Bearer …`.
+//! - `GET /api/group-buys/{round}` (public: shared in the community's chat) → the round's live
+//!   progress per SKU (`group_buys.rs`);
 //! - `GET /api/stores?lat=&lng=` → `{"stores": [{store_id, name, lat, lng, hours, distance_m?}]}`,
 //!   nearest first when a location is given; `GET /api/stores/{id}/skus` →
 //!   `{"skus": [{sku, name, price_fen, stock}]}`. No token needed: browsing comes before login.
@@ -31,6 +33,7 @@ mod account;
 mod answer;
 mod browse;
 mod delivery;
+mod group_buys;
 mod member_code;
 mod orders;
 mod placing;
@@ -97,6 +100,8 @@ pub struct App<L, M, C, O> {
     pub weather: linli::store::weather::DynamoWeather,
     /// The delivery pricing rules in force (Config table).
     pub delivery_rules: linli::store::delivery_rules::DynamoDeliveryRules,
+    /// Community group-buy rounds (GroupBuys table).
+    pub rounds: linli::store::rounds::DynamoRounds,
     pub http: reqwest::Client,
     /// WeChat Pay: payments, closes, refunds (v2 or v3, `WECHAT_PAY_API`).
     pub pay: linli::paying::PayGateway,
@@ -154,6 +159,7 @@ where
         ("GET", ["api", "stores"]) => browse::stores(app, &request).await,
         ("GET", ["api", "stores", id, "skus"]) => browse::skus(app, id).await,
         ("POST", ["api", "delivery", "quote"]) => delivery::quote(app, &request, now).await,
+        ("GET", ["api", "group-buys", id]) => group_buys::progress(app, id, now).await,
         ("POST", ["api", "orders"]) => placing::place(app, &request, now).await,
         ("GET", ["api", "orders", id]) => orders::show(app, &request, id, now).await,
         ("POST", ["api", "orders", id, "cancel"]) => orders::cancel(app, &request, id, now).await,
@@ -163,6 +169,7 @@ where
             ["api", "session" | "me" | "stores" | "orders"]
             | ["api", "me", "invite" | "member-code" | "expiring" | "points"]
             | ["api", "stores", _, "skus"]
+            | ["api", "group-buys", _]
             | ["api", "orders", _]
             | ["api", "orders", _, "cancel" | "refund"],
         ) => error(

@@ -30,7 +30,11 @@ async fn main() -> Result<(), Error> {
             .with_catalog(required(&ProcessEnv, "TABLE_CATALOG")?),
         rules: DynamoRules::new(dynamodb.clone(), config_table.clone()),
         weather: DynamoWeather::new(dynamodb.clone(), config_table.clone()),
-        delivery_rules: DynamoDeliveryRules::new(dynamodb, config_table),
+        delivery_rules: DynamoDeliveryRules::new(dynamodb.clone(), config_table),
+        rounds: linli::store::rounds::DynamoRounds::new(
+            dynamodb,
+            required(&ProcessEnv, "TABLE_GROUP_BUYS")?,
+        ),
         http: reqwest::Client::new(),
         pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
         tokens: Default::default(),

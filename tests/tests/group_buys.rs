@@ -1,0 +1,85 @@
+//! Community group-buy through the stack (issue 11, first slice): a round's public progress page
+//! (no token: it is shared in the group chat) shows each SKU's live paid count against its
+//! minimum and maximum and the time left; an unknown round is 404.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
+
+use chrono::Days;
+use linli::groupbuy::join::JoinLine;
+use linli::groupbuy::{Handover, Round, RoundSku, RoundStatus, SkuKind};
+use linli::ids::{MemberId, OrderId, RoundId, SkuId, StoreId};
+use linli::store::rounds::{Counted, DynamoRounds};
+use linli_e2e::{call, clock, stack_table, tag};
+
+fn sku(id: &str, min: i64, max: Option<i64>) -> RoundSku {
+    RoundSku {
+        sku: SkuId::parse(id).unwrap(),
+        name: format!("{id} 名称"),
+        kind: SkuKind::Bundle,
+        price_fen: 8_800,
+        min_qty: min,
+        max_qty: max,
+        per_member: Some(2),
+    }
+}
+
+#[tokio::test]
+async fn a_rounds_public_page_shows_live_progress_per_sku() {
+    let tag = tag();
+    let now = clock().await;
+    let (client, table) = stack_table("GroupBuysTable").await;
+    let rounds = DynamoRounds::new(client, table);
+    let round = Round {
+        round_id: RoundId::parse(&format!("R-{tag}")).unwrap(),
+        store_id: StoreId::parse("SH-JINGAN-01").unwrap(),
+        community: "静安寺小区 2 群".into(),
+        title: "周二集单".into(),
+        cutoff_at: now.plus_ms(2 * 3_600_000),
+        fulfil_on: now.date().checked_add_days(Days::new(1)).unwrap(),
+        handover: Handover::Pickup,
+        skus: vec![sku("EGG-30", 20, None), sku("CAKE-SET", 2, Some(3))],
+        status: RoundStatus::Open,
+        template: None,
+        created_at: now,
+    };
+    assert!(rounds.create(&round).await.unwrap());
+    for (i, (sku, qty)) in [("CAKE-SET", 2), ("EGG-30", 1)].into_iter().enumerate() {
+        let line = JoinLine {
+            sku: SkuId::parse(sku).unwrap(),
+            name: sku.into(),
+            qty,
+            price_fen: 8_800,
+            amount_fen: 8_800 * qty,
+        };
+        let order = OrderId::parse(&format!("O-{tag}-{i}")).unwrap();
+        let member = MemberId::generate(now, u128::from(fastrand::u64(..)));
+        let counted = rounds
+            .count_paid(&round, &order, &member, &[line], now)
+            .await
+            .unwrap();
+        assert_eq!(counted, Counted::Counted);
+    }
+    let (status, page) = call("GET", &format!("/api/group-buys/R-{tag}"), None, None).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["open"], true);
+    let left = page["seconds_left"].as_i64().unwrap();
+    assert!((7_000..=7_200).contains(&left), "{left}");
+    let skus = page["skus"].as_array().unwrap();
+    assert_eq!(
+        (&skus[0]["joined"], &skus[0]["goes_ahead"], &skus[0]["left"]),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(false),
+            &serde_json::Value::Null
+        )
+    );
+    assert_eq!(
+        (&skus[1]["joined"], &skus[1]["goes_ahead"], &skus[1]["left"]),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(true),
+            &serde_json::json!(1)
+        )
+    );
+    let (status, _) = call("GET", "/api/group-buys/R-NOBODY", None, None).await;
+    assert_eq!(status, 404);
+}

@@ -45,6 +45,7 @@ fn order(id: &str) -> Order {
         delivery: None,
         stock_reserved: false,
         dispatch: None,
+        round: None,
     }
 }
 

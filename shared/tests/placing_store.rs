@@ -73,6 +73,7 @@ fn delivery_order(member: &linli::ids::MemberId, store: &StoreId) -> Order {
         }),
         stock_reserved: true,
         dispatch: None,
+        round: None,
     }
 }
 

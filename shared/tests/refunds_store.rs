@@ -86,6 +86,7 @@ async fn paid_order_with(
         delivery,
         stock_reserved: false,
         dispatch: None,
+        round: None,
     };
     orders.create(&order).await.unwrap();
     let payment = Payment {

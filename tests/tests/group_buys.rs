@@ -83,3 +83,124 @@ async fn a_rounds_public_page_shows_live_progress_per_sku() {
     let (status, _) = call("GET", "/api/group-buys/R-NOBODY", None, None).await;
     assert_eq!(status, 404);
 }
+
+async fn join(token: &str, round: &str, sku: &str, qty: i64) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({ "items": [{ "sku": sku, "qty": qty }] });
+    call(
+        "POST",
+        &format!("/api/group-buys/{round}/orders"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+async fn joined(round: &str, index: usize) -> i64 {
+    let (_, page) = call("GET", &format!("/api/group-buys/{round}"), None, None).await;
+    page["skus"][index]["joined"].as_i64().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn paid_joins_count_within_limits_and_stock_and_a_payment_the_round_cannot_take_is_refunded()
+{
+    let tag = tag();
+    let now = clock().await;
+    let (client, table) = stack_table("GroupBuysTable").await;
+    let rounds = DynamoRounds::new(client, table);
+    let round = Round {
+        round_id: RoundId::parse(&format!("R-{tag}")).unwrap(),
+        store_id: StoreId::parse("SH-JINGAN-01").unwrap(),
+        community: "静安寺小区 2 群".into(),
+        title: "周四集单".into(),
+        cutoff_at: now.plus_ms(2 * 3_600_000),
+        fulfil_on: now.date().checked_add_days(Days::new(1)).unwrap(),
+        handover: Handover::Pickup,
+        skus: vec![sku("EGG-30", 20, None), sku("CAKE-SET", 2, Some(3))],
+        status: RoundStatus::Open,
+        template: None,
+        created_at: now,
+    };
+    rounds.create(&round).await.unwrap();
+    let id = format!("R-{tag}");
+    let (ann, _) = linli_e2e::login(&format!("test:o-{tag}a:u-{tag}a")).await;
+    let (bob, _) = linli_e2e::login(&format!("test:o-{tag}b:u-{tag}b")).await;
+    let (cat, _) = linli_e2e::login(&format!("test:o-{tag}c:u-{tag}c")).await;
+
+    let (status, placed) = join(&ann, &id, "CAKE-SET", 2).await;
+    assert_eq!(status, 201, "{placed}");
+    assert_eq!(placed["amount_fen"], 17_600, "priced from the round");
+    assert!(placed["pay_params"].is_object());
+    let order = placed["order_id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        "POST",
+        &format!("/_local/wechatpay/pay/{order}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    linli_e2e::eventually(30, "the paid join counted", || async {
+        (joined(&id, 1).await == 2).then_some(())
+    })
+    .await;
+    // A repeated notify counts nothing more; no points until the cutoff.
+    let (status, _) = call(
+        "POST",
+        &format!("/_local/wechatpay/pay/{order}"),
+        None,
+        None,
+    )
+    .await;
+    assert!(status == 200 || status == 409, "{status}");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(joined(&id, 1).await, 2);
+    let (_, me) = call("GET", "/api/me", Some(&ann), None).await;
+    assert_eq!(
+        me["available"], 0,
+        "group-buy orders earn at the cutoff: {me}"
+    );
+
+    let (status, body) = join(&ann, &id, "CAKE-SET", 1).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("over_limit")),
+        "{body}"
+    );
+    let (status, body) = join(&bob, &id, "CAKE-SET", 2).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("sold_out")),
+        "{body}"
+    );
+    let (status, body) = join(&bob, &id, "MILK", 1).await;
+    assert_eq!(status, 400, "{body}");
+
+    // Cat pays for an egg tray, but the cutoff began before the notify: refunded in full.
+    let (status, placed) = join(&cat, &id, "EGG-30", 1).await;
+    assert_eq!(status, 201, "{placed}");
+    let late = placed["order_id"].as_str().unwrap().to_owned();
+    assert!(rounds
+        .advance(&round.round_id, RoundStatus::Open, RoundStatus::Closing)
+        .await
+        .unwrap());
+    let (status, _) = call("POST", &format!("/_local/wechatpay/pay/{late}"), None, None).await;
+    assert_eq!(status, 200);
+    let shown = linli_e2e::eventually(30, "the automatic refund", || async {
+        let (_, shown) = call("GET", &format!("/api/orders/{late}"), Some(&cat), None).await;
+        (!shown["refunds"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .is_empty())
+        .then_some(shown)
+    })
+    .await;
+    assert_eq!(shown["refunds"][0]["amount_fen"], 8_800, "{shown}");
+    assert_eq!(joined(&id, 0).await, 0, "not counted");
+    let (status, body) = join(&bob, &id, "EGG-30", 1).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("round_closed")),
+        "{body}"
+    );
+}

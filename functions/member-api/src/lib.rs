@@ -119,7 +119,7 @@ fn now(request: &Request) -> Option<BusinessTime> {
 }
 
 /// The caller's IP as API Gateway saw it (WeChat Pay's `spbill_create_ip`).
-fn source_ip(request: &Request) -> String {
+pub(crate) fn source_ip(request: &Request) -> String {
     match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
         _ => None,
@@ -160,6 +160,9 @@ where
         ("GET", ["api", "stores", id, "skus"]) => browse::skus(app, id).await,
         ("POST", ["api", "delivery", "quote"]) => delivery::quote(app, &request, now).await,
         ("GET", ["api", "group-buys", id]) => group_buys::progress(app, id, now).await,
+        ("POST", ["api", "group-buys", id, "orders"]) => {
+            group_buys::join(app, &request, id, now).await
+        }
         ("POST", ["api", "orders"]) => placing::place(app, &request, now).await,
         ("GET", ["api", "orders", id]) => orders::show(app, &request, id, now).await,
         ("POST", ["api", "orders", id, "cancel"]) => orders::cancel(app, &request, id, now).await,
@@ -170,6 +173,7 @@ where
             | ["api", "me", "invite" | "member-code" | "expiring" | "points"]
             | ["api", "stores", _, "skus"]
             | ["api", "group-buys", _]
+            | ["api", "group-buys", _, "orders"]
             | ["api", "orders", _]
             | ["api", "orders", _, "cancel" | "refund"],
         ) => error(

@@ -315,6 +315,7 @@ where
         delivery: draft.delivery,
         stock_reserved: true,
         dispatch: None,
+        round: None,
     };
     let answer = match app.orders.place(&order, &app.ledger).await {
         Ok(Placed::Placed { cost }) => {

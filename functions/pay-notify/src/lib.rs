@@ -18,6 +18,7 @@
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+mod group_buy;
 mod refund;
 mod v3;
 
@@ -88,6 +89,8 @@ pub struct App<O, R = linli::store::rules::DynamoRules, L = linli::store::ledger
     pub publisher: Publisher,
     /// WeChat Pay: refunds of late payments, refundquery.
     pub pay: linli::paying::PayGateway,
+    /// Group-buy rounds: a paid join counts toward its round.
+    pub rounds: linli::store::rounds::DynamoRounds,
     pub settings: Settings,
 }
 
@@ -382,7 +385,14 @@ async fn count_purchase<O>(app: &App<O>, order: &Order, paid_at: BusinessTime) {
     }
 }
 
-async fn emit<O: OrderStore>(app: &App<O>, order: &Order, now: BusinessTime) -> Response<Body> {
+async fn emit<O: OrderStore + RefundStore>(
+    app: &App<O>,
+    order: &Order,
+    now: BusinessTime,
+) -> Response<Body> {
+    if order.round.is_some() {
+        return group_buy::count(app, order, now).await;
+    }
     let order =
         match linli::store::placing::settle_fee_hold(&app.ledger, &app.orders, order.clone(), now)
             .await

@@ -23,7 +23,11 @@ async fn main() -> Result<(), Error> {
             .with_catalog(required(&ProcessEnv, "TABLE_CATALOG")?),
         ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
         reminders: DynamoReminders::new(dynamodb.clone(), ledger_table),
-        rules: DynamoRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
+        rules: DynamoRules::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CONFIG")?),
+        rounds: linli::store::rounds::DynamoRounds::new(
+            dynamodb,
+            required(&ProcessEnv, "TABLE_GROUP_BUYS")?,
+        ),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         pay,
         settings,

@@ -97,6 +97,7 @@ async fn paid_order(orders: &DynamoOrders, amount: i64) -> Order {
         delivery: None,
         stock_reserved: false,
         dispatch: None,
+        round: None,
     };
     orders.create(&order).await.unwrap();
     let payment = Payment {

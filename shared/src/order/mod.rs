@@ -168,6 +168,9 @@ pub struct Order {
     /// Where dispatching its delivery to a courier platform stands (paid deliveries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispatch: Option<Dispatch>,
+    /// The group-buy round this order joins (its lines count toward the round once paid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<crate::ids::RoundId>,
 }
 
 impl Order {
@@ -224,6 +227,10 @@ impl Order {
     /// earning its points and recording its goods toward the member's tier. None when there is
     /// nothing to post or the order is not paid.
     pub fn pay_posting(&self) -> Option<PostingRequest> {
+        // A group-buy order earns at the cutoff, for its confirmed lines only.
+        if self.round.is_some() {
+            return None;
+        }
         let payment = self.payment.as_ref()?;
         let decision = payment.earned.as_ref();
         let points = self.earned_points();
@@ -319,6 +326,7 @@ pub(crate) mod tests {
             delivery: None,
             stock_reserved: false,
             dispatch: None,
+            round: None,
         }
     }
 

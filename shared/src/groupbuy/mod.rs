@@ -11,6 +11,7 @@
 
 pub mod cutoff;
 pub mod join;
+pub mod outputs;
 pub mod schedule;
 
 use crate::ids::{RoundId, SkuId, StoreId};

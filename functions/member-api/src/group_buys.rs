@@ -80,14 +80,19 @@ pub async fn progress<L, M, C, O>(
     )
 }
 
+/// The shortest payment window WeChat Pay accepts.
+const MIN_WINDOW_MS: i64 = 5 * 60 * 1000;
+
 fn refused(e: &JoinError) -> Response<Body> {
     let (status, code) = match e {
         JoinError::Closed => (StatusCode::CONFLICT, "round_closed"),
         JoinError::OverLimit { .. } => (StatusCode::CONFLICT, "over_limit"),
         JoinError::SoldOut { .. } => (StatusCode::CONFLICT, "sold_out"),
-        JoinError::Empty | JoinError::TooMany | JoinError::Quantity(_) => {
-            return invalid("items", &e.to_string())
+        JoinError::TooMany => {
+            let most = linli::groupbuy::join::MAX_LINES;
+            return invalid("items", &format!("at most {most} lines in one join"));
         }
+        JoinError::Empty | JoinError::Quantity(_) => return invalid("items", &e.to_string()),
         JoinError::UnknownSku(_) => return invalid("items", &e.to_string()),
     };
     error(status, code, &e.to_string(), None)
@@ -148,6 +153,15 @@ pub async fn join<L, M, C, O: OrderStore>(
         Ok(counts) => counts,
         Err(e) => return store_failed(&e),
     };
+    // WeChat Pay wants a payment window of 5 minutes at least; the round closes before that.
+    if round.accepts(now) && round.cutoff_at.epoch_ms() - now.epoch_ms() < MIN_WINDOW_MS {
+        return error(
+            StatusCode::CONFLICT,
+            "round_closing",
+            "the round closes in under 5 minutes: joins are no longer taken",
+            None,
+        );
+    }
     match price(&round, &requested, &mine, &all, now) {
         Ok(lines) => place(app, request, &session, &round, lines, now).await,
         Err(e) => refused(&e),

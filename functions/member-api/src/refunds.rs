@@ -50,6 +50,12 @@ pub async fn refund<L, M, C, O: OrderStore + RefundStore>(
     if order.status != OrderStatus::Paid {
         return refusal("not_paid", "only a paid order can be refunded");
     }
+    if order.round.is_some() {
+        return refusal(
+            "group_buy",
+            "a group-buy order is refunded by its round (at the cutoff, for lines that do not go ahead)",
+        );
+    }
     if order.fulfilment != Fulfilment::Pickup {
         return refusal(
             "not_pickup",

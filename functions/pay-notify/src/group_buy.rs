@@ -5,11 +5,13 @@
 //! came after the cutoff, the SKU sold out meanwhile, the member's limit reached) is recorded as
 //! an anomaly and refunded in full automatically.
 
-use crate::refund::refund_late_payment;
 use crate::{retry_later, success, App};
 use lambda_http::{Body, Response};
 use linli::groupbuy::join::JoinLine;
-use linli::order::{Anomaly, AnomalyKind, Order};
+use linli::order::{
+    late_payment_refund_id, Anomaly, AnomalyKind, Order, Refund, RefundOrigin, RefundState,
+};
+use linli::refunding::{self, Started};
 use linli::store::orders::OrderStore;
 use linli::store::refunds::RefundStore;
 use linli::store::rounds::Counted;
@@ -61,13 +63,15 @@ pub async fn count<O: OrderStore + RefundStore>(
         Ok(Counted::Closed) => "paid after the round's cutoff".to_owned(),
         Ok(Counted::SoldOut(sku)) => format!("{sku} sold out before the payment came"),
         Ok(Counted::OverLimit(sku)) => format!("{sku}: past the member's limit"),
+        Ok(Counted::UnknownSku(sku)) => format!("{sku} is not offered by the round"),
         Err(e) => return retry_later("counting the group-buy join", &e),
     };
     tracing::warn!(order_id = %order.order_id, round = %round_id, why, "paid join the round cannot take: refunded");
     refuse(app, order, &why, now).await
 }
 
-/// Records the anomaly and refunds the whole payment (once: the refund id is the transaction's).
+/// Records the anomaly and refunds the whole payment, counted against the order (so nothing
+/// else can refund it again; once: the refund id is the transaction's).
 async fn refuse<O: OrderStore + RefundStore>(
     app: &App<O>,
     order: &Order,
@@ -89,8 +93,38 @@ async fn refuse<O: OrderStore + RefundStore>(
     if let Err(e) = app.orders.record_anomaly(&anomaly).await {
         return retry_later("recording the refused join", &e);
     }
-    match refund_late_payment(app, order, &anomaly, now).await {
-        Ok(()) => success(),
-        Err(response) => response,
+    let Ok(refund_id) = late_payment_refund_id(&payment.transaction_id) else {
+        tracing::error!(order_id = %order.order_id, "refused join with an unusable transaction id: refund it by hand");
+        return success();
+    };
+    let refund = Refund {
+        refund_id,
+        order_id: order.order_id.clone(),
+        member: order.member.clone(),
+        transaction_id: payment.transaction_id.clone(),
+        total_fen: order.amount_fen,
+        amount_fen: order.amount_fen,
+        origin: RefundOrigin::LatePayment,
+        reason: "团购已截单或名额已满，款项原路退回".to_owned(),
+        operator: None,
+        state: RefundState::Requested,
+        requested_at: now,
+        counts_against_order: true,
+        wechat_refund_id: None,
+        settled_at: None,
+        clawback: None,
+        growth: None,
+    };
+    match refunding::start(&app.orders, &app.pay, refund, now).await {
+        Ok(Started::Asked(refund)) | Ok(Started::Existing(refund)) => {
+            tracing::warn!(refund = %refund.refund_id, order_id = %order.order_id, state = ?refund.state, "refused join refunded automatically");
+            success()
+        }
+        Ok(Started::Unavailable(why)) => retry_later("asking the refused join's refund", &why),
+        Ok(other) => {
+            tracing::error!(order_id = %order.order_id, outcome = ?other, "refused join not refunded: an operator must look");
+            success()
+        }
+        Err(e) => retry_later("recording the refused join's refund", &e),
     }
 }

@@ -294,7 +294,12 @@ async fn settle<O: OrderStore + RefundStore>(
             return success();
         }
     };
-    let earned = match earning(app, &order, paid_at).await {
+    // A group-buy join earns at the cutoff (confirmed lines only), not by its payment.
+    let decided = match order.round {
+        Some(_) => Ok(None),
+        None => earning(app, &order, paid_at).await,
+    };
+    let earned = match decided {
         Ok(earned) => earned,
         Err(e) => return retry_later("reading the earn rules and the member's tier", &e),
     };
@@ -368,6 +373,10 @@ async fn settle<O: OrderStore + RefundStore>(
 /// reminder's timing depends on it: a failure is logged and the payment goes on.
 async fn count_purchase<O>(app: &App<O>, order: &Order, paid_at: BusinessTime) {
     use linli::store::rhythm::{Purchased, RhythmStore};
+    // A group-buy join may still be refused by its round: not a purchase habit yet.
+    if order.round.is_some() {
+        return;
+    }
     let lines: Vec<Purchased> = order
         .lines
         .iter()

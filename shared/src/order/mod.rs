@@ -177,6 +177,11 @@ impl Order {
     /// The points the payment earns: as decided when it was confirmed, else the base rule
     /// (1 yuan of goods = 1 point, rounded down once).
     pub fn earned_points(&self) -> Points {
+        // A group-buy order earns nothing by its payment (its confirmed lines earn at the
+        // cutoff, by their own posting): a refund of it takes nothing back.
+        if self.round.is_some() {
+            return Points::ZERO;
+        }
         match self.payment.as_ref().and_then(|p| p.earned.as_ref()) {
             Some(decision) => decision.points,
             None => base_earn(self.goods_fen),

@@ -23,6 +23,23 @@ pub mod wru;
 
 pub use error::StoreError;
 
+/// Which items of a cancelled transaction failed their condition, by position (None: the
+/// error is not a cancellation, e.g. throttling).
+pub(crate) fn condition_failed(
+    error: Option<&aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
+) -> Option<Vec<bool>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match error {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+            c.cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// The item with `key`, read strongly consistently (what every store reads before it decides).
 pub(crate) async fn get_consistent(
     client: &aws_sdk_dynamodb::Client,

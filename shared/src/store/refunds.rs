@@ -14,8 +14,7 @@ use crate::order::{
     clawback, refund_growth, Order, OrderStatus, Refund, RefundOrigin, RefundState,
 };
 use crate::time::BusinessTime;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::future::Future;
 
 /// How often a settlement re-reads and retries when the order moved under it.
@@ -116,19 +115,6 @@ fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
-/// Why a transaction was cancelled, by item position (None: not a condition failure).
-fn condition_failures(error: &TransactWriteItemsError) -> Option<Vec<bool>> {
-    match error {
-        TransactWriteItemsError::TransactionCanceledException(c) => Some(
-            c.cancellation_reasons()
-                .iter()
-                .map(|r: &CancellationReason| r.code() == Some("ConditionalCheckFailed"))
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
 fn build<T, E: std::error::Error>(built: Result<T, E>) -> Result<T, StoreError> {
     built.map_err(|e| StoreError::dynamo("TransactWriteItems", e))
 }
@@ -205,7 +191,7 @@ impl DynamoOrders {
             .await
         {
             Ok(_) => Ok(true),
-            Err(error) => match error.as_service_error().and_then(condition_failures) {
+            Err(error) => match super::condition_failed(error.as_service_error()) {
                 Some(failed) if failed.iter().any(|f| *f) => Ok(false),
                 Some(_) => Ok(false), // a transaction conflict: re-read and retry
                 None => Err(StoreError::dynamo("TransactWriteItems", error)),
@@ -337,7 +323,7 @@ impl RefundStore for DynamoOrders {
             Ok(_) => return Ok(Requested::Created),
             Err(error) => error,
         };
-        let Some(failed) = error.as_service_error().and_then(condition_failures) else {
+        let Some(failed) = super::condition_failed(error.as_service_error()) else {
             return Err(StoreError::dynamo("TransactWriteItems", error));
         };
         if failed.first() == Some(&true) {

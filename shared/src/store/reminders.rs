@@ -14,7 +14,6 @@ use super::ledger::item::{key, member_pk, Item};
 use super::StoreError;
 use crate::ids::{MemberId, OpenId};
 use crate::time::BusinessTime;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use std::collections::{BTreeMap, HashMap};
@@ -166,18 +165,6 @@ fn day_sk(at: BusinessTime) -> String {
     format!("REMINDED#day:{}", at.date())
 }
 
-pub(super) fn condition_failed(error: Option<&TransactWriteItemsError>) -> Option<Vec<bool>> {
-    match error {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
-            c.cancellation_reasons()
-                .iter()
-                .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
 impl DynamoReminders {
     /// The claim of a send: the cause's marker, the day's (when `daily`) and one consent.
     async fn claim_sending(
@@ -227,7 +214,7 @@ impl DynamoReminders {
             .await;
         let failed = match sent {
             Ok(_) => return Ok(Claimed::Claimed),
-            Err(error) => match condition_failed(error.as_service_error()) {
+            Err(error) => match super::condition_failed(error.as_service_error()) {
                 Some(failed) => failed,
                 None => return Err(StoreError::dynamo("TransactWriteItems", error)),
             },
@@ -380,7 +367,7 @@ impl ReminderStore for DynamoReminders {
             Ok(_) => Ok(()),
             // Released before (a retry of the release): nothing more to give back.
             Err(error)
-                if condition_failed(error.as_service_error())
+                if super::condition_failed(error.as_service_error())
                     .is_some_and(|c| c.first() == Some(&true)) =>
             {
                 Ok(())

@@ -25,6 +25,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use aws_sdk_dynamodb::Client;
 use std::collections::{BTreeMap, HashMap};
 
+/// Tries of a paid join's transaction while other joins conflict with it.
+const CONFLICT_ATTEMPTS: u32 = 10;
 /// Counters an uncapped SKU spreads over.
 pub const SKU_SHARDS: u8 = 8;
 const ROUND_SK: &str = "ROUND";
@@ -54,6 +56,8 @@ pub enum Counted {
     SoldOut(SkuId),
     /// Counting would take the member past this SKU's limit.
     OverLimit(SkuId),
+    /// A line names an SKU the round does not offer.
+    UnknownSku(SkuId),
 }
 
 #[derive(Clone, Debug)]
@@ -206,6 +210,37 @@ impl DynamoRounds {
         lines: &[JoinLine],
         paid_at: BusinessTime,
     ) -> Result<Counted, StoreError> {
+        // Joins at the same time conflict on the round's item (and a capped SKU's counter):
+        // a cancelled transaction with no failed condition is tried again after a pause.
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            match self
+                .count_once(round, order, member, lines, paid_at)
+                .await?
+            {
+                Some(counted) => return Ok(counted),
+                None => {
+                    let ceiling = 10u64.saturating_mul(1 << attempt.min(6));
+                    tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(
+                        1..=ceiling,
+                    )))
+                    .await;
+                }
+            }
+        }
+        Err(StoreError::Contended {
+            attempts: CONFLICT_ATTEMPTS,
+        })
+    }
+
+    /// One try: None when the transaction conflicted with another (no condition failed).
+    async fn count_once(
+        &self,
+        round: &Round,
+        order: &OrderId,
+        member: &MemberId,
+        lines: &[JoinLine],
+        paid_at: BusinessTime,
+    ) -> Result<Option<Counted>, StoreError> {
         let pk = round_pk(&round.round_id);
         let mut items = vec![self.line_put(&pk, order, member, lines, paid_at)?];
         let open = ConditionCheck::builder()
@@ -222,7 +257,7 @@ impl DynamoRounds {
         let mut refusals = vec![Counted::Already, Counted::Closed];
         for line in lines {
             let Some(offer) = round.sku(&line.sku) else {
-                continue;
+                return Ok(Some(Counted::UnknownSku(line.sku.clone())));
             };
             let shard = match offer.max_qty {
                 Some(_) => 0,
@@ -242,20 +277,16 @@ impl DynamoRounds {
             .send()
             .await;
         let failed = match sent {
-            Ok(_) => return Ok(Counted::Counted),
-            Err(e) => match super::reminders::condition_failed(e.as_service_error()) {
+            Ok(_) => return Ok(Some(Counted::Counted)),
+            Err(e) => match super::condition_failed(e.as_service_error()) {
                 Some(failed) => failed,
                 None => return Err(StoreError::dynamo("TransactWriteItems", e)),
             },
         };
-        refusals
+        Ok(refusals
             .into_iter()
             .zip(failed)
-            .find_map(|(refusal, failed)| failed.then_some(refusal))
-            .ok_or_else(|| StoreError::Dynamo {
-                operation: "TransactWriteItems",
-                message: "cancelled without a failed condition (a conflict): try again".into(),
-            })
+            .find_map(|(refusal, failed)| failed.then_some(refusal)))
     }
 
     fn line_put(
@@ -299,7 +330,8 @@ impl DynamoRounds {
             .expression_attribute_values(":q", n(qty));
         if let Some(cap) = cap {
             update = update
-                .condition_expression("attribute_not_exists(qty) OR qty <= :room")
+                .condition_expression("(attribute_not_exists(qty) AND :q <= :cap) OR qty <= :room")
+                .expression_attribute_values(":cap", n(cap))
                 .expression_attribute_values(":room", n(cap - qty));
         }
         let update = update.build().map_err(invalid)?;

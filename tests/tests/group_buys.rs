@@ -33,8 +33,9 @@ async fn a_rounds_public_page_shows_live_progress_per_sku() {
         store_id: StoreId::parse("SH-JINGAN-01").unwrap(),
         community: "静安寺小区 2 群".into(),
         title: "周二集单".into(),
-        cutoff_at: now.plus_ms(2 * 3_600_000),
-        fulfil_on: now.date().checked_add_days(Days::new(1)).unwrap(),
+        // Far off: its orders are not real ones, so no later test's clock may reach its cutoff.
+        cutoff_at: now.plus_ms(30 * 86_400_000),
+        fulfil_on: now.date().checked_add_days(Days::new(31)).unwrap(),
         handover: Handover::Pickup,
         skus: vec![sku("EGG-30", 20, None), sku("CAKE-SET", 2, Some(3))],
         status: RoundStatus::Open,
@@ -62,7 +63,7 @@ async fn a_rounds_public_page_shows_live_progress_per_sku() {
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["open"], true);
     let left = page["seconds_left"].as_i64().unwrap();
-    assert!((7_000..=7_200).contains(&left), "{left}");
+    assert!((2_591_000..=2_592_000).contains(&left), "{left}");
     let skus = page["skus"].as_array().unwrap();
     assert_eq!(
         (&skus[0]["joined"], &skus[0]["goes_ahead"], &skus[0]["left"]),
@@ -203,4 +204,128 @@ async fn paid_joins_count_within_limits_and_stock_and_a_payment_the_round_cannot
         (409, Some("round_closed")),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn the_cutoff_confirms_the_skus_that_met_their_minimum_refunds_the_rest_once_and_writes_the_outputs(
+) {
+    let tag = tag();
+    let now = clock().await;
+    let (client, table) = stack_table("GroupBuysTable").await;
+    let rounds = DynamoRounds::new(client, table);
+    let round = Round {
+        round_id: RoundId::parse(&format!("R-{tag}")).unwrap(),
+        store_id: StoreId::parse("SH-JINGAN-01").unwrap(),
+        community: format!("社区-{tag}"),
+        title: "周二集单".into(),
+        cutoff_at: now.plus_ms(3_600_000),
+        fulfil_on: now.date().checked_add_days(Days::new(1)).unwrap(),
+        handover: Handover::Delivery,
+        skus: vec![sku("EGG-30", 2, None), sku("CAKE-SET", 5, None)],
+        status: RoundStatus::Open,
+        template: None,
+        created_at: now,
+    };
+    rounds.create(&round).await.unwrap();
+    let id = format!("R-{tag}");
+    let (ann, ann_member) = linli_e2e::login(&format!("test:o-{tag}a:u-{tag}a")).await;
+    let (bob, _) = linli_e2e::login(&format!("test:o-{tag}b:u-{tag}b")).await;
+    let body = serde_json::json!({ "items": [{ "sku": "EGG-30", "qty": 2 }, { "sku": "CAKE-SET", "qty": 1 }] });
+    let (status, placed) = call(
+        "POST",
+        &format!("/api/group-buys/{id}/orders"),
+        Some(&ann),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{placed}");
+    let ann_order = placed["order_id"].as_str().unwrap().to_owned();
+    let (status, placed) = join(&bob, &id, "CAKE-SET", 1).await;
+    assert_eq!(status, 201, "{placed}");
+    let bob_order = placed["order_id"].as_str().unwrap().to_owned();
+    for order in [&ann_order, &bob_order] {
+        let (status, _) = call(
+            "POST",
+            &format!("/_local/wechatpay/pay/{order}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    linli_e2e::eventually(30, "both joins counted", || async {
+        (joined(&id, 0).await == 2 && joined(&id, 1).await == 2).then_some(())
+    })
+    .await;
+
+    // Past the cutoff, the schedule fires twice: eggs (2 of 2) go ahead, cakes (2 of 5) do not.
+    linli_e2e::advance("2h").await;
+    // Sessions do not last that long: log in again (same members).
+    let (ann, _) = linli_e2e::login(&format!("test:o-{tag}a:u-{tag}a")).await;
+    let (bob, _) = linli_e2e::login(&format!("test:o-{tag}b:u-{tag}b")).await;
+    for _ in 0..2 {
+        let (status, summary) = linli_e2e::fire("GroupCutoffFunction", "Cutoff").await;
+        assert_eq!(status, 200, "{summary}");
+    }
+    let refunds = |token: String, order: String| async move {
+        let (_, shown) = call("GET", &format!("/api/orders/{order}"), Some(&token), None).await;
+        shown["refunds"].as_array().cloned().unwrap_or_default()
+    };
+    linli_e2e::eventually(30, "the cake lines refunded", || async {
+        let a = refunds(ann.clone(), ann_order.clone()).await;
+        let b = refunds(bob.clone(), bob_order.clone()).await;
+        (a.len() == 1 && b.len() == 1).then_some(())
+    })
+    .await;
+    let a = refunds(ann.clone(), ann_order.clone()).await;
+    assert_eq!(a[0]["refund_id"], format!("{ann_order}-G1"));
+    assert_eq!(a[0]["amount_fen"], 8_800);
+    // Every order decided: CatchUp writes the outputs and closes the round.
+    let closed = linli_e2e::eventually(30, "the round closed", || async {
+        let (status, _) = linli_e2e::fire("GroupCutoffFunction", "CatchUp").await;
+        assert_eq!(status, 200);
+        let (_, page) = call("GET", &format!("/api/group-buys/{id}"), None, None).await;
+        (page["status"] == "closed").then_some(page)
+    })
+    .await;
+    assert_eq!(closed["open"], false);
+    let list = rounds
+        .output(&round.round_id, "LIST#SH-JINGAN-01")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        list["lines"],
+        serde_json::json!([{ "sku": "EGG-30", "name": "EGG-30 名称", "qty": 2 }])
+    );
+    let batch = rounds
+        .output(&round.round_id, &format!("BATCH#社区-{tag}#PAGE#0"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch["members"].as_array().unwrap().len(), 1, "{batch}");
+    assert_eq!(batch["members"][0]["member"], ann_member.as_str());
+    let metrics = rounds
+        .output(&round.round_id, "METRICS")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            metrics["orders"].as_i64(),
+            metrics["confirmed_fen"].as_i64()
+        ),
+        (Some(2), Some(17_600))
+    );
+    // Ann earns for her confirmed eggs only (176 yuan → 176 points), once.
+    linli_e2e::eventually(30, "the round's points", || async {
+        let (_, me) = call("GET", "/api/me", Some(&ann), None).await;
+        (me["available"] == 176).then_some(())
+    })
+    .await;
+    // A third trigger changes nothing: still one refund each.
+    let (status, _) = linli_e2e::fire("GroupCutoffFunction", "Cutoff").await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(refunds(bob.clone(), bob_order.clone()).await.len(), 1);
 }

@@ -104,7 +104,7 @@ async fn refuse<O: OrderStore + RefundStore>(
         transaction_id: payment.transaction_id.clone(),
         total_fen: order.amount_fen,
         amount_fen: order.amount_fen,
-        origin: RefundOrigin::LatePayment,
+        origin: RefundOrigin::GroupBuy,
         reason: "团购已截单或名额已满，款项原路退回".to_owned(),
         operator: None,
         state: RefundState::Requested,

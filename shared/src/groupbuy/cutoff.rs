@@ -5,7 +5,7 @@
 //! refunds a line twice.
 
 use super::Round;
-use crate::ids::{OrderId, RoundId, SkuId};
+use crate::ids::{OrderId, SkuId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -58,11 +58,6 @@ pub fn fate(outcomes: &[SkuOutcome], sku: &SkuId) -> LineFate {
 /// The refund id of line `index` of `order` (WeChat Pay's `out_refund_no`, ≤ 64 characters).
 pub fn line_refund_id(order: &OrderId, index: usize) -> String {
     format!("{order}-G{index}")
-}
-
-/// The posting that earns a round order's confirmed lines.
-pub fn earn_posting_id(round: &RoundId, order: &OrderId) -> String {
-    format!("earn:round:{round}:{order}")
 }
 
 #[cfg(test)]

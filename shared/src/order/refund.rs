@@ -27,6 +27,9 @@ pub enum RefundOrigin {
     /// Automatic: the cash delivery fee of a delivery no courier platform took. It takes no
     /// points back (the fee earned none).
     DeliveryFee,
+    /// Automatic: group-buy lines whose SKU did not reach its minimum at the cutoff, or a
+    /// join its round could not take. Group-buy payments earn nothing, so nothing comes back.
+    GroupBuy,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,11 @@ pub enum Message {
     Dispatch { order_id: OrderId },
     /// A late or cancelled delivery for `compensations`: re-query, apply the policy, grant once.
     Compensate { order_id: OrderId },
+    /// A page of a group-buy round's paid orders for `cutoff-pages`: decide each once.
+    CutoffPage {
+        round_id: crate::ids::RoundId,
+        orders: Vec<OrderId>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +70,21 @@ impl Envelope {
         }
     }
 
+    /// A page of `round`'s orders to decide at its cutoff (`cutoff:<round>:<first order>`).
+    pub fn cutoff_page(
+        round_id: crate::ids::RoundId,
+        orders: Vec<OrderId>,
+        at: BusinessTime,
+    ) -> Self {
+        let first = orders.first().map(ToString::to_string).unwrap_or_default();
+        Self {
+            v: ENVELOPE_VERSION,
+            id: format!("cutoff:{round_id}:{first}"),
+            at,
+            message: Message::CutoffPage { round_id, orders },
+        }
+    }
+
     /// A delivery to assess for compensation (`comp:order:<id>`, the grant's posting id).
     pub fn compensate(order_id: OrderId, at: BusinessTime) -> Self {
         Self {
@@ -79,7 +99,9 @@ impl Envelope {
     pub fn group(&self) -> Option<&MemberId> {
         match &self.message {
             Message::Posting(request) => Some(&request.member),
-            Message::Dispatch { .. } | Message::Compensate { .. } => None,
+            Message::Dispatch { .. } | Message::Compensate { .. } | Message::CutoffPage { .. } => {
+                None
+            }
         }
     }
 
@@ -107,6 +129,10 @@ impl Envelope {
             Message::Posting(request) => request.id.to_string(),
             Message::Dispatch { order_id } => format!("dispatch:order:{order_id}"),
             Message::Compensate { order_id } => format!("comp:order:{order_id}"),
+            Message::CutoffPage { round_id, orders } => {
+                let first = orders.first().map(ToString::to_string).unwrap_or_default();
+                format!("cutoff:{round_id}:{first}")
+            }
         };
         if envelope.id != expected {
             return Err(EnvelopeError::IdMismatch {
@@ -121,7 +147,9 @@ impl Envelope {
     pub fn posting_id(&self) -> Option<&PostingId> {
         match &self.message {
             Message::Posting(request) => Some(&request.id),
-            Message::Dispatch { .. } | Message::Compensate { .. } => None,
+            Message::Dispatch { .. } | Message::Compensate { .. } | Message::CutoffPage { .. } => {
+                None
+            }
         }
     }
 }

@@ -1,0 +1,34 @@
+//! Wiring only: configuration and clients built once, then the handler in `lib.rs`.
+// The runtime's service stack nests deep futures; their layout needs a higher limit.
+#![recursion_limit = "256"]
+
+use group_cutoff::{handle, App, Settings};
+use lambda_runtime::{service_fn, Error};
+use linli::config::{required, ProcessEnv};
+use linli::paying::{PayConfig, PayGateway};
+use linli::queue::Publisher;
+use linli::store::orders::DynamoOrders;
+use linli::store::rounds::DynamoRounds;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    linli::log::init_json();
+    let settings = Settings {
+        pages_queue: required(&ProcessEnv, "QUEUE_CUTOFF_PAGES")?,
+        points_queue: required(&ProcessEnv, "QUEUE_POINTS_POSTINGS")?,
+    };
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let app = App {
+        rounds: DynamoRounds::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_GROUP_BUYS")?),
+        orders: DynamoOrders::new(dynamodb, required(&ProcessEnv, "TABLE_ORDERS")?),
+        pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
+        publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
+        settings,
+    };
+    let app = &app;
+    lambda_runtime::run(service_fn(
+        move |event| async move { handle(app, event).await },
+    ))
+    .await
+}

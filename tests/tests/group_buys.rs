@@ -22,26 +22,37 @@ fn sku(id: &str, min: i64, max: Option<i64>) -> RoundSku {
     }
 }
 
+/// A round of its own (`R-<tag>`, community `社区-<tag>`), opened now and cut off `hours` later.
+fn round_of(tag: &str, now: linli::time::BusinessTime, hours: i64, skus: Vec<RoundSku>) -> Round {
+    let cutoff = now.plus_ms(hours * 3_600_000);
+    Round {
+        round_id: RoundId::parse(&format!("R-{tag}")).unwrap(),
+        store_id: StoreId::parse("SH-JINGAN-01").unwrap(),
+        community: format!("社区-{tag}"),
+        title: "周二集单".into(),
+        cutoff_at: cutoff,
+        fulfil_on: cutoff.date().checked_add_days(Days::new(1)).unwrap(),
+        handover: Handover::Delivery,
+        skus,
+        status: RoundStatus::Open,
+        template: None,
+        created_at: now,
+    }
+}
+
 #[tokio::test]
 async fn a_rounds_public_page_shows_live_progress_per_sku() {
     let tag = tag();
     let now = clock().await;
     let (client, table) = stack_table("GroupBuysTable").await;
     let rounds = DynamoRounds::new(client, table);
-    let round = Round {
-        round_id: RoundId::parse(&format!("R-{tag}")).unwrap(),
-        store_id: StoreId::parse("SH-JINGAN-01").unwrap(),
-        community: "静安寺小区 2 群".into(),
-        title: "周二集单".into(),
-        // Far off: its orders are not real ones, so no later test's clock may reach its cutoff.
-        cutoff_at: now.plus_ms(30 * 86_400_000),
-        fulfil_on: now.date().checked_add_days(Days::new(31)).unwrap(),
-        handover: Handover::Pickup,
-        skus: vec![sku("EGG-30", 20, None), sku("CAKE-SET", 2, Some(3))],
-        status: RoundStatus::Open,
-        template: None,
-        created_at: now,
-    };
+    // Far off: its orders are not real ones, so no later test's clock may reach its cutoff.
+    let round = round_of(
+        &tag,
+        now,
+        30 * 24,
+        vec![sku("EGG-30", 20, None), sku("CAKE-SET", 2, Some(3))],
+    );
     assert!(rounds.create(&round).await.unwrap());
     for (i, (sku, qty)) in [("CAKE-SET", 2), ("EGG-30", 1)].into_iter().enumerate() {
         let line = JoinLine {
@@ -108,19 +119,12 @@ async fn paid_joins_count_within_limits_and_stock_and_a_payment_the_round_cannot
     let now = clock().await;
     let (client, table) = stack_table("GroupBuysTable").await;
     let rounds = DynamoRounds::new(client, table);
-    let round = Round {
-        round_id: RoundId::parse(&format!("R-{tag}")).unwrap(),
-        store_id: StoreId::parse("SH-JINGAN-01").unwrap(),
-        community: "静安寺小区 2 群".into(),
-        title: "周四集单".into(),
-        cutoff_at: now.plus_ms(2 * 3_600_000),
-        fulfil_on: now.date().checked_add_days(Days::new(1)).unwrap(),
-        handover: Handover::Pickup,
-        skus: vec![sku("EGG-30", 20, None), sku("CAKE-SET", 2, Some(3))],
-        status: RoundStatus::Open,
-        template: None,
-        created_at: now,
-    };
+    let round = round_of(
+        &tag,
+        now,
+        2,
+        vec![sku("EGG-30", 20, None), sku("CAKE-SET", 2, Some(3))],
+    );
     rounds.create(&round).await.unwrap();
     let id = format!("R-{tag}");
     let (ann, _) = linli_e2e::login(&format!("test:o-{tag}a:u-{tag}a")).await;
@@ -213,19 +217,12 @@ async fn the_cutoff_confirms_the_skus_that_met_their_minimum_refunds_the_rest_on
     let now = clock().await;
     let (client, table) = stack_table("GroupBuysTable").await;
     let rounds = DynamoRounds::new(client, table);
-    let round = Round {
-        round_id: RoundId::parse(&format!("R-{tag}")).unwrap(),
-        store_id: StoreId::parse("SH-JINGAN-01").unwrap(),
-        community: format!("社区-{tag}"),
-        title: "周二集单".into(),
-        cutoff_at: now.plus_ms(3_600_000),
-        fulfil_on: now.date().checked_add_days(Days::new(1)).unwrap(),
-        handover: Handover::Delivery,
-        skus: vec![sku("EGG-30", 2, None), sku("CAKE-SET", 5, None)],
-        status: RoundStatus::Open,
-        template: None,
-        created_at: now,
-    };
+    let round = round_of(
+        &tag,
+        now,
+        1,
+        vec![sku("EGG-30", 2, None), sku("CAKE-SET", 5, None)],
+    );
     rounds.create(&round).await.unwrap();
     let id = format!("R-{tag}");
     let (ann, ann_member) = linli_e2e::login(&format!("test:o-{tag}a:u-{tag}a")).await;

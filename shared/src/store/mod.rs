@@ -40,6 +40,28 @@ pub(crate) fn condition_failed(
     }
 }
 
+/// What a conditional UpdateItem found: true when it wrote, false when its condition failed.
+pub(crate) fn conditional_update<R: std::fmt::Debug + Send + Sync + 'static>(
+    sent: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+            R,
+        >,
+    >,
+) -> Result<bool, StoreError> {
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+    }
+}
+
 /// The item with `key`, read strongly consistently (what every store reads before it decides).
 pub(crate) async fn get_consistent(
     client: &aws_sdk_dynamodb::Client,

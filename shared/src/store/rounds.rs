@@ -363,16 +363,7 @@ impl DynamoRounds {
             .expression_attribute_values(":to", status(to)?)
             .send()
             .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        super::conditional_update(sent)
     }
 }
 
@@ -477,16 +468,7 @@ impl DynamoRounds {
             .expression_attribute_values(":f", value)
             .send()
             .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        super::conditional_update(sent)
     }
 
     /// Stores one output item of the round (`LIST#…`, `BATCH#…#PAGE#<n>`, `METRICS`), replacing

@@ -104,6 +104,13 @@ pub enum RoundCommand {
     List,
     /// One round with each SKU's paid count against its minimum and maximum.
     Show { round_id: String },
+    /// A closed round's outputs: the purchase list, the delivery batch and the metrics.
+    Export {
+        round_id: String,
+        /// CSV rows (section, who, sku, name, qty) instead of the text summary.
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

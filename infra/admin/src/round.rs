@@ -1,7 +1,8 @@
 //! `linli-admin round create <file.toml> | list | show <round-id>`: community group-buy rounds.
 //! `create` checks every field first (an invalid file exits 1 naming the field, nothing is
 //! written) and refuses an id in use; `show` gives each SKU's paid count against its minimum and
-//! maximum, as the cutoff will judge it.
+//! maximum, as the cutoff will judge it; `export <id> [--csv]` gives a closed round's purchase
+//! list, delivery batch and metrics (`--json` for all of it as JSON).
 
 use crate::cli::RoundCommand;
 use crate::output::{Outcome, Table};
@@ -49,6 +50,7 @@ pub async fn run(table: &GroupBuysTable, command: RoundCommand) -> Result<Outcom
                 problem: false,
             })
         }
+        RoundCommand::Export { round_id, csv } => export(table, &round_id, csv).await,
         RoundCommand::Show { round_id } => {
             let id = RoundId::parse(&round_id)
                 .map_err(|_| AdminError::Usage(format!("{round_id:?} is not a round id")))?;
@@ -87,6 +89,70 @@ async fn show(table: &GroupBuysTable, round: Round) -> Result<Outcome, AdminErro
     Ok(Outcome {
         text: format!("{header}{}", out.render()),
         json: json!({ "round": round, "skus": outcomes }),
+        problem: false,
+    })
+}
+
+/// A closed round's outputs, as the cutoff wrote them.
+async fn export(table: &GroupBuysTable, round_id: &str, csv: bool) -> Result<Outcome, AdminError> {
+    let id = RoundId::parse(round_id)
+        .map_err(|_| AdminError::Usage(format!("{round_id:?} is not a round id")))?;
+    let round = table
+        .rounds
+        .get(&id)
+        .await?
+        .ok_or_else(|| AdminError::Problem(format!("no round {id}")))?;
+    if round.status != linli::groupbuy::RoundStatus::Closed {
+        return Err(AdminError::Problem(format!(
+            "round {id} is {:?}: its outputs come when the cutoff closes it",
+            round.status
+        )));
+    }
+    let rounds = &table.rounds;
+    let list = rounds
+        .output(&id, &format!("LIST#{}", round.store_id))
+        .await?
+        .unwrap_or_default();
+    let metrics = rounds.output(&id, "METRICS").await?.unwrap_or_default();
+    let mut members = Vec::new();
+    for page in 0.. {
+        let sk = format!("BATCH#{}#PAGE#{page}", round.community);
+        match rounds.output(&id, &sk).await? {
+            Some(batch) => members.extend(batch["members"].as_array().cloned().unwrap_or_default()),
+            None => break,
+        }
+    }
+    let mut rows = vec!["section,who,sku,name,qty".to_owned()];
+    for line in list["lines"].as_array().into_iter().flatten() {
+        rows.push(format!(
+            "purchase,{},{},{},{}",
+            round.store_id,
+            line["sku"].as_str().unwrap_or_default(),
+            line["name"].as_str().unwrap_or_default().replace(',', " "),
+            line["qty"]
+        ));
+    }
+    for member in &members {
+        for (sku, qty) in member["skus"].as_object().into_iter().flatten() {
+            rows.push(format!(
+                "batch,{},{sku},,{qty}",
+                member["member"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    let text = match csv {
+        true => rows.join("\n") + "\n",
+        false => format!(
+            "round {id} · closed · {} orders · ¥{:.2} confirmed · {} purchase lines · {} members to hand over\n",
+            metrics["orders"],
+            metrics["confirmed_fen"].as_f64().unwrap_or(0.0) / 100.0,
+            list["lines"].as_array().map_or(0, Vec::len),
+            members.len()
+        ),
+    };
+    Ok(Outcome {
+        text,
+        json: json!({ "round": round, "purchase_list": list, "batch": members, "metrics": metrics }),
         problem: false,
     })
 }

@@ -78,3 +78,78 @@ async fn a_round_is_checked_created_once_listed_and_shown() {
     let missing = admin(&["--group-buys-table", &table, "round", "show", "R-NONE"]).await;
     assert_eq!(missing.code, 1, "{missing:?}");
 }
+
+#[tokio::test]
+async fn a_closed_rounds_outputs_export_as_csv_and_json() {
+    use linli::groupbuy::RoundStatus;
+    use linli::ids::RoundId;
+    use linli::store::rounds::DynamoRounds;
+    let table = group_buys_table(&client(), "export").await;
+    let good = file("export", ROUND);
+    let run = admin(&["--group-buys-table", &table, "round", "create", &good]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let open = admin(&[
+        "--group-buys-table",
+        &table,
+        "round",
+        "export",
+        "R-TEST-TUE",
+    ])
+    .await;
+    assert_eq!(open.code, 1, "{open:?}");
+    assert!(
+        open.stderr.contains("when the cutoff closes it"),
+        "{open:?}"
+    );
+    // What group-cutoff writes when it closes the round.
+    let rounds = DynamoRounds::new(client(), table.clone());
+    let id = RoundId::parse("R-TEST-TUE").unwrap();
+    let list =
+        serde_json::json!({ "lines": [{ "sku": "EGG-30", "name": "土鸡蛋 30 枚", "qty": 24 }] });
+    rounds
+        .put_output(&id, "LIST#SH-JINGAN-01", &list)
+        .await
+        .unwrap();
+    let batch = serde_json::json!({ "members": [{ "member": "M1", "skus": { "EGG-30": 24 } }] });
+    rounds
+        .put_output(&id, "BATCH#静安寺小区 2 群#PAGE#0", &batch)
+        .await
+        .unwrap();
+    let metrics = serde_json::json!({ "orders": 3, "confirmed_fen": 71_760 });
+    rounds.put_output(&id, "METRICS", &metrics).await.unwrap();
+    for (from, to) in [
+        (RoundStatus::Open, RoundStatus::Closing),
+        (RoundStatus::Closing, RoundStatus::Closed),
+    ] {
+        assert!(rounds.advance(&id, from, to).await.unwrap());
+    }
+    let csv = admin(&[
+        "--group-buys-table",
+        &table,
+        "round",
+        "export",
+        "R-TEST-TUE",
+        "--csv",
+    ])
+    .await;
+    assert_eq!(csv.code, 0, "{csv:?}");
+    assert_eq!(
+        csv.stdout.lines().collect::<Vec<_>>(),
+        [
+            "section,who,sku,name,qty",
+            "purchase,SH-JINGAN-01,EGG-30,土鸡蛋 30 枚,24",
+            "batch,M1,EGG-30,,24"
+        ]
+    );
+    let json = admin(&[
+        "--group-buys-table",
+        &table,
+        "round",
+        "export",
+        "R-TEST-TUE",
+        "--json",
+    ])
+    .await;
+    assert_eq!(json.json()["metrics"]["orders"], 3);
+    assert_eq!(json.json()["batch"].as_array().unwrap().len(), 1);
+}

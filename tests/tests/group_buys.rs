@@ -96,6 +96,18 @@ async fn a_rounds_public_page_shows_live_progress_per_sku() {
     assert_eq!(status, 404);
 }
 
+/// The member pays `order` (the Pay stand-in sends its signed notify).
+async fn pay(order: &str) {
+    let (status, body) = call(
+        "POST",
+        &format!("/_local/wechatpay/pay/{order}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 async fn join(token: &str, round: &str, sku: &str, qty: i64) -> (u16, serde_json::Value) {
     let body = serde_json::json!({ "items": [{ "sku": sku, "qty": qty }] });
     call(
@@ -136,14 +148,7 @@ async fn paid_joins_count_within_limits_and_stock_and_a_payment_the_round_cannot
     assert_eq!(placed["amount_fen"], 17_600, "priced from the round");
     assert!(placed["pay_params"].is_object());
     let order = placed["order_id"].as_str().unwrap().to_owned();
-    let (status, _) = call(
-        "POST",
-        &format!("/_local/wechatpay/pay/{order}"),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
+    pay(&order).await;
     linli_e2e::eventually(30, "the paid join counted", || async {
         (joined(&id, 1).await == 2).then_some(())
     })
@@ -188,8 +193,7 @@ async fn paid_joins_count_within_limits_and_stock_and_a_payment_the_round_cannot
         .advance(&round.round_id, RoundStatus::Open, RoundStatus::Closing)
         .await
         .unwrap());
-    let (status, _) = call("POST", &format!("/_local/wechatpay/pay/{late}"), None, None).await;
-    assert_eq!(status, 200);
+    pay(&late).await;
     let shown = linli_e2e::eventually(30, "the automatic refund", || async {
         let (_, shown) = call("GET", &format!("/api/orders/{late}"), Some(&cat), None).await;
         (!shown["refunds"]
@@ -241,14 +245,7 @@ async fn the_cutoff_confirms_the_skus_that_met_their_minimum_refunds_the_rest_on
     assert_eq!(status, 201, "{placed}");
     let bob_order = placed["order_id"].as_str().unwrap().to_owned();
     for order in [&ann_order, &bob_order] {
-        let (status, _) = call(
-            "POST",
-            &format!("/_local/wechatpay/pay/{order}"),
-            None,
-            None,
-        )
-        .await;
-        assert_eq!(status, 200);
+        pay(order).await;
     }
     linli_e2e::eventually(30, "both joins counted", || async {
         (joined(&id, 0).await == 2 && joined(&id, 1).await == 2).then_some(())

@@ -133,6 +133,10 @@ token_id!(
     RoundId, "round id", 64
 );
 token_id!(
+    /// A recurring group-buy template (its rounds are `<template>-<YYYYMMDD>`).
+    TemplateId, "template id", 48
+);
+token_id!(
     /// An operator's ticket for a manual adjustment.
     TicketId, "ticket id", 64
 );

@@ -67,6 +67,15 @@ amount!(
     "fen"
 );
 
+impl Fen {
+    /// As members read it: `¥12.30` (`-¥0.05` below zero).
+    pub fn yuan(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        format!("{sign}¥{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
 /// Sums amounts, `None` on overflow.
 pub fn checked_sum<I: IntoIterator<Item = Points>>(items: I) -> Option<Points> {
     items
@@ -77,6 +86,14 @@ pub fn checked_sum<I: IntoIterator<Item = Points>>(items: I) -> Option<Points> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fen_read_as_yuan() {
+        assert_eq!(Fen::new(1_230).yuan(), "¥12.30");
+        assert_eq!(Fen::new(5).yuan(), "¥0.05");
+        assert_eq!(Fen::new(-5).yuan(), "-¥0.05");
+        assert_eq!(Fen::new(i64::MIN).yuan(), "-¥92233720368547758.08");
+    }
 
     #[test]
     fn arithmetic_is_checked_at_the_edges() {

@@ -1,6 +1,7 @@
 //! `store::rounds` against DynamoDB Local: paid joins counted once each; concurrent payments
 //! never sell a capped SKU past its maximum and lose no increment of an uncapped one (spread
-//! over shards); a member's limit holds; a payment after the cutoff is not counted.
+//! over shards); a member's limit holds; a payment after the cutoff is not counted; a join
+//! cancelled before the cutoff gives its quantities back once; templates are stored and stopped.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 mod common;
@@ -8,9 +9,11 @@ mod common;
 use chrono::NaiveDate;
 use common::{at, client, group_buys_table, new_member, NOW_MS};
 use linli::groupbuy::join::JoinLine;
+use linli::groupbuy::schedule::Recurrence;
+use linli::groupbuy::template::Template;
 use linli::groupbuy::{Handover, Round, RoundSku, RoundStatus, SkuKind};
-use linli::ids::{OrderId, RoundId, SkuId, StoreId};
-use linli::store::rounds::{Counted, DynamoRounds};
+use linli::ids::{OrderId, RoundId, SkuId, StoreId, TemplateId};
+use linli::store::rounds::{Counted, DynamoRounds, Withdrawn};
 
 const HOUR: i64 = 3_600_000;
 
@@ -171,4 +174,125 @@ async fn a_payment_counts_once_within_the_members_limit_and_before_the_cutoff() 
             .unwrap(),
         "exactly one caller closes it"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_join_gives_its_quantities_back_once_and_a_repeated_notify_counts_nothing() {
+    let client = client();
+    let store = DynamoRounds::new(client.clone(), group_buys_table(&client, "rounds2").await);
+    let round = round();
+    store.create(&round).await.unwrap();
+    let member = new_member();
+    let paid = at(NOW_MS + HOUR);
+    let order = OrderId::parse("O-LEAVE-1").unwrap();
+    let lines = [line("CAKE-SET", 30), line("MILK", 5), line("EGG-30", 4)];
+    let counted = store
+        .count_paid(&round, &order, &member, &lines, paid)
+        .await;
+    assert_eq!(counted.unwrap(), Counted::Counted);
+    let other = OrderId::parse("O-STAY-1").unwrap();
+    let one_cake = [line("CAKE-SET", 1)];
+    let (ann, bob) = (new_member(), new_member());
+    assert_eq!(
+        store
+            .count_paid(&round, &other, &ann, &one_cake, paid)
+            .await
+            .unwrap(),
+        Counted::SoldOut(SkuId::parse("CAKE-SET").unwrap())
+    );
+
+    // Five members leave or repeat their cancel at once: one withdrawal takes effect.
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let (store, round, order) = (store.clone(), round.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .withdraw(&round, &order, paid.plus_ms(60_000))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    let taken = answers
+        .iter()
+        .filter(|a| **a == Withdrawn::Withdrawn)
+        .count();
+    assert_eq!(taken, 1, "{answers:?}");
+    assert!(answers
+        .iter()
+        .all(|a| matches!(a, Withdrawn::Withdrawn | Withdrawn::Already)));
+    let joined = store.joined(&round.round_id).await.unwrap();
+    assert!(joined.values().all(|q| *q == 0), "{joined:?}");
+    assert!(store
+        .member_joined(&round.round_id, &member)
+        .await
+        .unwrap()
+        .values()
+        .all(|q| *q == 0));
+    let item = store.line(&round.round_id, &order).await.unwrap().unwrap();
+    assert!(item.cancelled_at.is_some(), "kept as a tombstone");
+    // WeChat repeats the notify: the tombstone counts nothing again.
+    let again = store
+        .count_paid(&round, &order, &member, &lines, paid)
+        .await;
+    assert_eq!(again.unwrap(), Counted::Already);
+    // The stock is back for others; the member may join again within the limit.
+    let now_counted = store
+        .count_paid(&round, &other, &bob, &one_cake, paid)
+        .await;
+    assert_eq!(now_counted.unwrap(), Counted::Counted);
+    let never = OrderId::parse("O-NEVER-PAID").unwrap();
+    assert_eq!(
+        store.withdraw(&round, &never, paid).await.unwrap(),
+        Withdrawn::NotCounted
+    );
+    // Once the cutoff began, a join stays.
+    store
+        .advance(&round.round_id, RoundStatus::Open, RoundStatus::Closing)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.withdraw(&round, &other, paid).await.unwrap(),
+        Withdrawn::Closed
+    );
+    assert_eq!(
+        store.joined(&round.round_id).await.unwrap()[&SkuId::parse("CAKE-SET").unwrap()],
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_template_is_stored_once_listed_and_stopped() {
+    let client = client();
+    let store = DynamoRounds::new(client.clone(), group_buys_table(&client, "rounds3").await);
+    let r = round();
+    let template = Template {
+        template_id: TemplateId::parse(&format!("T-{:08x}", fastrand::u32(..))).unwrap(),
+        store_id: r.store_id,
+        community: r.community,
+        title: r.title,
+        handover: r.handover,
+        recurrence: Recurrence::tuesday_thursday(),
+        skus: r.skus,
+        active: true,
+        created_at: at(NOW_MS),
+    };
+    assert!(store.create_template(&template).await.unwrap());
+    assert!(
+        !store.create_template(&template).await.unwrap(),
+        "one per id"
+    );
+    assert_eq!(
+        store.template(&template.template_id).await.unwrap(),
+        Some(template.clone())
+    );
+    assert!(store.stop_template(&template.template_id).await.unwrap());
+    let listed = store.templates().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0].active);
+    let missing = TemplateId::parse("T-NONE").unwrap();
+    assert!(!store.stop_template(&missing).await.unwrap());
 }

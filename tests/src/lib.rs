@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod delivery;
+pub mod rounds;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use linli::catalog::{Sku, Store};

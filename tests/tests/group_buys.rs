@@ -3,42 +3,12 @@
 //! minimum and maximum and the time left; an unknown round is 404.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
-use chrono::Days;
 use linli::groupbuy::join::JoinLine;
-use linli::groupbuy::{Handover, Round, RoundSku, RoundStatus, SkuKind};
-use linli::ids::{MemberId, OrderId, RoundId, SkuId, StoreId};
+use linli::groupbuy::RoundStatus;
+use linli::ids::{MemberId, OrderId, SkuId};
 use linli::store::rounds::{Counted, DynamoRounds};
+use linli_e2e::rounds::{join, joined, pay, round_of, sku};
 use linli_e2e::{call, clock, stack_table, tag};
-
-fn sku(id: &str, min: i64, max: Option<i64>) -> RoundSku {
-    RoundSku {
-        sku: SkuId::parse(id).unwrap(),
-        name: format!("{id} 名称"),
-        kind: SkuKind::Bundle,
-        price_fen: 8_800,
-        min_qty: min,
-        max_qty: max,
-        per_member: Some(2),
-    }
-}
-
-/// A round of its own (`R-<tag>`, community `社区-<tag>`), opened now and cut off `hours` later.
-fn round_of(tag: &str, now: linli::time::BusinessTime, hours: i64, skus: Vec<RoundSku>) -> Round {
-    let cutoff = now.plus_ms(hours * 3_600_000);
-    Round {
-        round_id: RoundId::parse(&format!("R-{tag}")).unwrap(),
-        store_id: StoreId::parse("SH-JINGAN-01").unwrap(),
-        community: format!("社区-{tag}"),
-        title: "周二集单".into(),
-        cutoff_at: cutoff,
-        fulfil_on: cutoff.date().checked_add_days(Days::new(1)).unwrap(),
-        handover: Handover::Delivery,
-        skus,
-        status: RoundStatus::Open,
-        template: None,
-        created_at: now,
-    }
-}
 
 #[tokio::test]
 async fn a_rounds_public_page_shows_live_progress_per_sku() {
@@ -94,34 +64,6 @@ async fn a_rounds_public_page_shows_live_progress_per_sku() {
     );
     let (status, _) = call("GET", "/api/group-buys/R-NOBODY", None, None).await;
     assert_eq!(status, 404);
-}
-
-/// The member pays `order` (the Pay stand-in sends its signed notify).
-async fn pay(order: &str) {
-    let (status, body) = call(
-        "POST",
-        &format!("/_local/wechatpay/pay/{order}"),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-}
-
-async fn join(token: &str, round: &str, sku: &str, qty: i64) -> (u16, serde_json::Value) {
-    let body = serde_json::json!({ "items": [{ "sku": sku, "qty": qty }] });
-    call(
-        "POST",
-        &format!("/api/group-buys/{round}/orders"),
-        Some(token),
-        Some(body),
-    )
-    .await
-}
-
-async fn joined(round: &str, index: usize) -> i64 {
-    let (_, page) = call("GET", &format!("/api/group-buys/{round}"), None, None).await;
-    page["skus"][index]["joined"].as_i64().unwrap_or(-1)
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ use lambda_runtime::LambdaEvent;
 use linli::courier::client::Couriers;
 use linli::courier::CourierError;
 use linli::ids::{MemberId, OrderId, PostingId};
+use linli::notice::{self, Notice, Notified};
 use linli::order::{assess, Assessment};
 use linli::queue::batch::{dead_letter, lift, Outcome, Received};
 use linli::queue::{Envelope, Message, Publisher};
@@ -35,9 +36,9 @@ use linli::store::compensations::{grant, Granted};
 use linli::store::delivery_rules::DeliveryRulesStore;
 use linli::store::ledger::DynamoLedger;
 use linli::store::orders::OrderStore;
-use linli::store::reminders::{Claimed, ReminderStore};
+use linli::store::reminders::ReminderStore;
 use linli::time::BusinessTime;
-use linli::wechat::subscribe::{Messenger, SubscribeMessage};
+use linli::wechat::subscribe::Messenger;
 use std::collections::BTreeMap;
 
 /// The queue's maxReceiveCount: a message failing this many times goes to the DLQ.
@@ -265,52 +266,24 @@ async fn notify<O, R, N: ReminderStore + Sync, M: Messenger>(
     why: &str,
     at: BusinessTime,
 ) {
-    let template = &app.templates.compensation;
-    let consents = match app.reminders.consents(member).await {
-        Ok(consents) => consents,
-        Err(e) => {
-            tracing::warn!(order_id = %id, error = %e, "consents unreadable: no notification");
-            return;
-        }
-    };
-    let Some(openid) = consents.openid.clone() else {
-        return;
-    };
-    if consents.left.get(template).copied().unwrap_or(0) == 0 {
-        tracing::info!(order_id = %id, "no consent left for the compensation message");
-        return;
-    }
-    let cause = format!("comp:{id}");
-    match app
-        .reminders
-        .claim_notice(member, template, &cause, at)
-        .await
-    {
-        Ok(Claimed::Claimed) => {}
-        Ok(other) => {
-            tracing::info!(order_id = %id, claimed = ?other, "no notification");
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(order_id = %id, error = %e, "notification not claimed");
-            return;
-        }
-    }
-    let message = SubscribeMessage {
-        touser: openid,
-        template_id: template.clone(),
+    let notice = Notice {
+        member,
+        template: &app.templates.compensation,
+        cause: format!("comp:{id}"),
         page: format!("pages/orders/detail?id={id}"),
         data: BTreeMap::from([
             ("thing1".to_owned(), why.to_owned()),
             ("number2".to_owned(), points.to_string()),
             ("character_string3".to_owned(), id.to_string()),
         ]),
+        at,
     };
-    match app.messenger.send(&message, at).await {
-        Ok(()) => tracing::info!(order_id = %id, "compensation notified"),
-        Err(e) => {
+    match notice::once(&app.reminders, &app.messenger, notice).await {
+        Notified::Sent => tracing::info!(order_id = %id, "compensation notified"),
+        Notified::Failed(e) => {
             tracing::warn!(order_id = %id, error = %e, "compensation notification failed (the grant stands)")
         }
+        other => tracing::info!(order_id = %id, outcome = ?other, "no compensation notification"),
     }
 }
 

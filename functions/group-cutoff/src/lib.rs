@@ -11,9 +11,14 @@
 //!   confirmed — the order's confirmed lines earn `earn:round:<round>:<order>` (1 yuan = 1
 //!   point, through `points-postings.fifo`); the others are refunded through WeChat Pay under
 //!   `<order>-G<line>` (once, whatever the retries). The fates are recorded once per order.
+//!   A join the member cancelled before the cutoff whose refund the member API did not see
+//!   through is refunded here (`<order>-GC`); cancelled joins count nowhere in the outputs.
 //! - **Outputs** (when every order is decided): the purchase list `LIST#<store>`, the delivery
 //!   batch `BATCH#<community>#PAGE#<n>` (200 members a page) and `METRICS` (orders, GMV,
 //!   confirmed and refunded fen, fill rate per SKU), each a JSON `body`, built page by page.
+//!   A round of a recurring template then opens the template's next round (`<template>-<date>`).
+//! - **Notices**: each decided order's member is told the outcome by a subscribe message
+//!   (`WECHAT_TEMPLATE_GROUP_BUY`, once per order, when they consented).
 
 mod page;
 
@@ -48,6 +53,12 @@ pub struct App<O> {
     pub pay: PayGateway,
     pub publisher: Publisher,
     pub settings: Settings,
+    /// Subscribe-message consents and notices (Ledger table), and the WeChat sender.
+    pub reminders: linli::store::reminders::DynamoReminders,
+    pub messenger: linli::wechat::subscribe::WechatMessenger,
+    pub templates: linli::rules::reminders::ReminderTemplates,
+    /// Test-only stops (`cutoff-close-<round>`, `cutoff-page-<round>`), off in AWS.
+    pub faults: linli::faults::Faults,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +182,7 @@ async fn close<O>(
             .await?;
         round.status = RoundStatus::Closing;
         tracing::info!(round = %id, "round closing: no more joins counted");
+        app.faults.trip(&format!("cutoff-close-{id}"))?;
     }
     let mut sent = 0;
     let mut after = None;
@@ -197,12 +209,12 @@ async fn close<O>(
         tracing::info!(round = %id, pages = sent, "cutoff pages sent");
         return Ok((sent, false));
     }
-    finish(app, &round).await?;
+    finish(app, &round, now).await?;
     Ok((0, true))
 }
 
 /// Every order decided: the round's outputs, then closed.
-async fn finish<O>(app: &App<O>, round: &Round) -> Result<(), StoreError> {
+async fn finish<O>(app: &App<O>, round: &Round, now: BusinessTime) -> Result<(), StoreError> {
     let id = &round.round_id;
     let outcomes = decide(round, &app.rounds.joined(id).await?);
     let mut tally = Tally::default();
@@ -211,6 +223,7 @@ async fn finish<O>(app: &App<O>, round: &Round) -> Result<(), StoreError> {
         let (items, next) = app.rounds.lines_page(id, after, PAGE).await?;
         let page: Vec<PaidOrder> = items
             .iter()
+            .filter(|l| l.cancelled_at.is_none())
             .filter_map(|l| {
                 Some(PaidOrder {
                     order_id: l.order_id()?,
@@ -230,10 +243,40 @@ async fn finish<O>(app: &App<O>, round: &Round) -> Result<(), StoreError> {
         }
     }
     write_outputs(app, round, &outcomes, &tally).await?;
+    open_next(app, round, now).await?;
     app.rounds
         .advance(id, RoundStatus::Closing, RoundStatus::Closed)
         .await?;
     tracing::info!(round = %id, orders = tally.orders, confirmed_fen = tally.confirmed_fen, refunded_fen = tally.refunded_fen, "round closed");
+    Ok(())
+}
+
+/// A round of a recurring template opens the template's next round — once: its id is fixed
+/// by its date — unless the template was stopped. Normally the one after this cutoff; when
+/// that one's cutoff already passed (the close ran late), the next still ahead.
+async fn open_next<O>(app: &App<O>, round: &Round, now: BusinessTime) -> Result<(), StoreError> {
+    let Some(template_id) = &round.template else {
+        return Ok(());
+    };
+    let Some(template) = app.rounds.template(template_id).await? else {
+        tracing::error!(round = %round.round_id, template = %template_id, "the round's template is gone: no next round");
+        return Ok(());
+    };
+    if !template.active {
+        tracing::info!(round = %round.round_id, template = %template_id, "template stopped: no next round");
+        return Ok(());
+    }
+    let next = template
+        .instance(round.cutoff_at, now)
+        .filter(|next| next.cutoff_at > now)
+        .or_else(|| template.instance(now, now));
+    let Some(next) = next else {
+        tracing::error!(template = %template_id, "the template has no next cutoff: no next round");
+        return Ok(());
+    };
+    if app.rounds.create(&next).await? {
+        tracing::info!(round = %next.round_id, template = %template_id, cutoff_at = %next.cutoff_at, "next round of the template opened");
+    }
     Ok(())
 }
 

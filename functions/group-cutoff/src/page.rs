@@ -5,11 +5,12 @@
 
 use crate::App;
 use linli::groupbuy::cutoff::{decide, fate, line_refund_id, LineFate, SkuOutcome};
-use linli::groupbuy::Round;
-use linli::ids::{OrderId, PostingId, RefundId};
+use linli::groupbuy::{Handover, Round};
+use linli::ids::{MemberId, OrderId, PostingId, RefundId};
 use linli::ledger::{Op, PostingRequest, Source};
 use linli::money::Fen;
-use linli::order::{Refund, RefundOrigin, RefundState};
+use linli::notice::{self, Notice, Notified};
+use linli::order::{Order, Refund};
 use linli::queue::{Envelope, Message};
 use linli::refunding::{self, Started};
 use linli::rules::base_earn;
@@ -17,6 +18,7 @@ use linli::store::orders::OrderStore;
 use linli::store::refunds::RefundStore;
 use linli::store::rounds::LineItem;
 use linli::time::BusinessTime;
+use std::collections::BTreeMap;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
@@ -40,8 +42,10 @@ pub async fn settle<O: OrderStore + RefundStore + Sync>(
             tracing::error!(order_id = %order, round = %round_id, "a page names an order the round has no line for");
             continue;
         };
-        if item.fates.is_none() {
-            decide_order(app, &round, &outcomes, order, &item, envelope.at).await?;
+        match (&item.fates, item.cancelled_at) {
+            (Some(_), _) => {}
+            (None, Some(_)) => settle_cancelled(app, &round, order, &item, envelope.at).await?,
+            (None, None) => decide_order(app, &round, &outcomes, order, &item, envelope.at).await?,
         }
     }
     Ok(())
@@ -63,39 +67,14 @@ async fn decide_order<O: OrderStore + RefundStore + Sync>(
         .get(order_id)
         .await?
         .ok_or_else(|| format!("no order {order_id}"))?;
-    let payment = order
-        .payment
-        .clone()
-        .ok_or_else(|| format!("order {order_id} counted but not paid"))?;
     for (i, (line, fate)) in item.lines.iter().zip(&fates).enumerate() {
         if *fate == LineFate::Confirmed {
             continue;
         }
-        let refund = Refund {
-            refund_id: RefundId::parse(&line_refund_id(order_id, i))?,
-            order_id: order_id.clone(),
-            member: order.member.clone(),
-            transaction_id: payment.transaction_id.clone(),
-            total_fen: order.amount_fen,
-            amount_fen: Fen::new(line.amount_fen),
-            origin: RefundOrigin::GroupBuy,
-            reason: format!("{} 未成团，款项原路退回", line.name),
-            operator: None,
-            state: RefundState::Requested,
-            requested_at: at,
-            counts_against_order: true,
-            wechat_refund_id: None,
-            settled_at: None,
-            clawback: None,
-            growth: None,
-        };
-        match refunding::start(&app.orders, &app.pay, refund, at).await? {
-            Started::Asked(_) | Started::Existing(_) => {}
-            Started::Unavailable(why) => return Err(format!("refund not asked yet: {why}").into()),
-            other => {
-                tracing::error!(order_id = %order_id, line = i, outcome = ?other, "line not refunded: an operator must look");
-            }
-        }
+        let id = RefundId::parse(&line_refund_id(order_id, i))?;
+        let reason = format!("{} 未成团，款项原路退回", line.name);
+        let asked = Refund::group_buy(&order, id, Fen::new(line.amount_fen), &reason, at);
+        refund(app, &order, asked, at).await?;
     }
     let confirmed: i64 = item
         .lines
@@ -119,9 +98,113 @@ async fn decide_order<O: OrderStore + RefundStore + Sync>(
             .send(&app.settings.points_queue, &Envelope::posting(posting))
             .await?;
     }
+    // Stopped here, the order's refunds are asked and its points sent but its fates are not
+    // recorded: the retried page must do neither twice.
+    app.faults
+        .trip(&format!("cutoff-page-{}", round.round_id))?;
     app.rounds
         .set_fates(&round.round_id, order_id, &fates)
         .await?;
     tracing::info!(order_id = %order_id, round = %round.round_id, confirmed_fen = confirmed, points = points.value(), "order decided at the cutoff");
+    let refunded = order.amount_fen.value() - confirmed;
+    notify(
+        app,
+        round,
+        order_id,
+        &item.member,
+        (confirmed, refunded),
+        at,
+    )
+    .await;
+    Ok(())
+}
+
+/// Tells the member how the round went for their order (once per order, with consent);
+/// failures are only logged — the decision stands.
+async fn notify<O>(
+    app: &App<O>,
+    round: &Round,
+    order_id: &OrderId,
+    member: &MemberId,
+    (confirmed_fen, refunded_fen): (i64, i64),
+    at: BusinessTime,
+) {
+    let handover = match round.handover {
+        Handover::Pickup => "到店自提",
+        Handover::Delivery => "送货上门",
+    };
+    let outcome = match (confirmed_fen > 0, refunded_fen > 0) {
+        (true, false) => format!("成团成功，{} {handover}", round.fulfil_on),
+        (true, true) => format!(
+            "部分成团，未成团商品已退款 {}",
+            Fen::new(refunded_fen).yuan()
+        ),
+        _ => format!("未成团，已原路退款 {}", Fen::new(refunded_fen).yuan()),
+    };
+    let notice = Notice {
+        member,
+        template: &app.templates.group_buy,
+        cause: format!("group:{}:{order_id}", round.round_id),
+        page: format!("pages/orders/detail?id={order_id}"),
+        data: BTreeMap::from([
+            ("thing1".to_owned(), round.title.clone()),
+            ("thing2".to_owned(), outcome),
+            ("amount3".to_owned(), Fen::new(confirmed_fen).yuan()),
+            ("character_string4".to_owned(), order_id.to_string()),
+        ]),
+        at,
+    };
+    match notice::once(&app.reminders, &app.messenger, notice).await {
+        Notified::Failed(e) => {
+            tracing::warn!(order_id = %order_id, error = %e, "group-buy outcome not notified (the decision stands)")
+        }
+        outcome => {
+            tracing::info!(order_id = %order_id, outcome = ?outcome, "group-buy outcome notice")
+        }
+    }
+}
+
+/// A join the member cancelled before the cutoff whose refund was not seen through (the member
+/// API stopped between taking it out of the round and the refund): the whole payment refunded
+/// under its fixed id, then its fates recorded.
+async fn settle_cancelled<O: OrderStore + RefundStore + Sync>(
+    app: &App<O>,
+    round: &Round,
+    order_id: &OrderId,
+    item: &LineItem,
+    at: BusinessTime,
+) -> Result<(), Failure> {
+    let order = app
+        .orders
+        .get(order_id)
+        .await?
+        .ok_or_else(|| format!("no order {order_id}"))?;
+    refund(app, &order, Refund::cancelled_join(&order, at)?, at).await?;
+    let fates = vec![LineFate::Cancelled; item.lines.len()];
+    app.rounds
+        .set_fates(&round.round_id, order_id, &fates)
+        .await?;
+    tracing::info!(order_id = %order_id, round = %round.round_id, "cancelled join's refund seen through at the cutoff");
+    Ok(())
+}
+
+/// Asks for one refund of `order` (or again, if still requested): an error when WeChat Pay
+/// did not answer, so the page is retried.
+async fn refund<O: OrderStore + RefundStore + Sync>(
+    app: &App<O>,
+    order: &Order,
+    refund: Option<Refund>,
+    at: BusinessTime,
+) -> Result<(), Failure> {
+    let Some(refund) = refund else {
+        return Err(format!("order {} counted but not paid", order.order_id).into());
+    };
+    match refunding::start(&app.orders, &app.pay, refund, at).await? {
+        Started::Asked(_) | Started::Existing(_) => {}
+        Started::Unavailable(why) => return Err(format!("refund not asked yet: {why}").into()),
+        other => {
+            tracing::error!(order_id = %order.order_id, outcome = ?other, "group-buy refund not made: an operator must look");
+        }
+    }
     Ok(())
 }

@@ -3,7 +3,9 @@
 //! - `POST /api/session` `{code}` → code2Session → the member (UnionID first, DESIGN §3) →
 //!   `{token, expires_at, member}`; the token goes back as `Authorization: Bearer …`.
 //! - `GET /api/group-buys/{round}` (public: shared in the community's chat) → the round's live
-//!   progress per SKU (`group_buys.rs`);
+//!   progress per SKU (`group_buys.rs`); `POST /api/group-buys/{round}/orders` joins it,
+//!   `POST /api/group-buys/{round}/orders/{id}/cancel` leaves it before the cutoff, refunded
+//!   (`group_cancel.rs`);
 //! - `GET /api/stores?lat=&lng=` → `{"stores": [{store_id, name, lat, lng, hours, distance_m?}]}`,
 //!   nearest first when a location is given; `GET /api/stores/{id}/skus` →
 //!   `{"skus": [{sku, name, price_fen, stock}]}`. No token needed: browsing comes before login.
@@ -34,6 +36,7 @@ mod answer;
 mod browse;
 mod delivery;
 mod group_buys;
+mod group_cancel;
 mod member_code;
 mod orders;
 mod placing;
@@ -163,6 +166,9 @@ where
         ("POST", ["api", "group-buys", id, "orders"]) => {
             group_buys::join(app, &request, id, now).await
         }
+        ("POST", ["api", "group-buys", round, "orders", id, "cancel"]) => {
+            group_cancel::cancel(app, &request, round, id, now).await
+        }
         ("POST", ["api", "orders"]) => placing::place(app, &request, now).await,
         ("GET", ["api", "orders", id]) => orders::show(app, &request, id, now).await,
         ("POST", ["api", "orders", id, "cancel"]) => orders::cancel(app, &request, id, now).await,
@@ -174,6 +180,7 @@ where
             | ["api", "stores", _, "skus"]
             | ["api", "group-buys", _]
             | ["api", "group-buys", _, "orders"]
+            | ["api", "group-buys", _, "orders", _, "cancel"]
             | ["api", "orders", _]
             | ["api", "orders", _, "cancel" | "refund"],
         ) => error(

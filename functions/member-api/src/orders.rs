@@ -200,21 +200,29 @@ pub async fn show<L, M, C, O: OrderStore + RefundStore>(
         Ok(order) => order,
         Err(answer) => return answer.into(),
     };
-    let mut body = view(&order);
+    let mut body = match with_refunds(app, &order).await {
+        Ok(body) => body,
+        Err(e) => return store_failed(&e),
+    };
     if order.status == OrderStatus::Pending && now < order.pay_deadline {
         body["pay_params"] = pay_params(app, &order, now);
     }
-    if order.status == OrderStatus::Paid {
-        match app.orders.refunds(&order.order_id).await {
-            Ok(refunds) => {
-                body["refunds"] = refunds.iter().map(crate::refunds::view).collect();
-                body["refundable_fen"] = order.refundable().value().into();
-                body["refunded_fen"] = order.refunded_fen.value().into();
-            }
-            Err(e) => return store_failed(&e),
-        }
-    }
     reply(StatusCode::OK, body)
+}
+
+/// The order as the member sees it, with its refunds and what is left to refund once paid.
+pub(crate) async fn with_refunds<L, M, C, O: OrderStore + RefundStore>(
+    app: &App<L, M, C, O>,
+    order: &Order,
+) -> Result<Value, linli::store::StoreError> {
+    let mut body = view(order);
+    if order.status == OrderStatus::Paid {
+        let refunds = app.orders.refunds(&order.order_id).await?;
+        body["refunds"] = refunds.iter().map(crate::refunds::view).collect();
+        body["refundable_fen"] = order.refundable().value().into();
+        body["refunded_fen"] = order.refunded_fen.value().into();
+    }
+    Ok(body)
 }
 
 /// Voids the points hold of an order that ended unpaid (idempotent: `void:order:<id>`). A

@@ -53,7 +53,7 @@ pub async fn refund<L, M, C, O: OrderStore + RefundStore>(
     if order.round.is_some() {
         return refusal(
             "group_buy",
-            "a group-buy order is refunded by its round (at the cutoff, for lines that do not go ahead)",
+            "a group-buy join is left with POST /api/group-buys/{round}/orders/{id}/cancel before the cutoff; after it, lines that do not go ahead are refunded by the round",
         );
     }
     if order.fulfilment != Fulfilment::Pickup {

@@ -8,9 +8,7 @@
 use crate::{retry_later, success, App};
 use lambda_http::{Body, Response};
 use linli::groupbuy::join::JoinLine;
-use linli::order::{
-    late_payment_refund_id, Anomaly, AnomalyKind, Order, Refund, RefundOrigin, RefundState,
-};
+use linli::order::{late_payment_refund_id, Anomaly, AnomalyKind, Order, Refund};
 use linli::refunding::{self, Started};
 use linli::store::orders::OrderStore;
 use linli::store::refunds::RefundStore;
@@ -97,23 +95,9 @@ async fn refuse<O: OrderStore + RefundStore>(
         tracing::error!(order_id = %order.order_id, "refused join with an unusable transaction id: refund it by hand");
         return success();
     };
-    let refund = Refund {
-        refund_id,
-        order_id: order.order_id.clone(),
-        member: order.member.clone(),
-        transaction_id: payment.transaction_id.clone(),
-        total_fen: order.amount_fen,
-        amount_fen: order.amount_fen,
-        origin: RefundOrigin::GroupBuy,
-        reason: "团购已截单或名额已满，款项原路退回".to_owned(),
-        operator: None,
-        state: RefundState::Requested,
-        requested_at: now,
-        counts_against_order: true,
-        wechat_refund_id: None,
-        settled_at: None,
-        clawback: None,
-        growth: None,
+    let reason = "团购已截单或名额已满，款项原路退回";
+    let Some(refund) = Refund::group_buy(order, refund_id, order.amount_fen, reason, now) else {
+        return success();
     };
     match refunding::start(&app.orders, &app.pay, refund, now).await {
         Ok(Started::Asked(refund)) | Ok(Started::Existing(refund)) => {

@@ -111,6 +111,22 @@ pub enum RoundCommand {
         #[arg(long)]
         csv: bool,
     },
+    /// Recurring rounds: a template opens a round per cutoff of its rhythm.
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Check a template written as TOML (see README "Community group-buy"), store it and open
+    /// its first round; each cutoff then opens the next.
+    Create { file: std::path::PathBuf },
+    /// Every template with its rhythm and whether it is active.
+    List,
+    /// No further rounds (an open one runs to its cutoff).
+    Stop { template_id: String },
 }
 
 #[derive(Debug, Subcommand)]

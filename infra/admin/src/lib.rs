@@ -19,6 +19,7 @@ mod output;
 mod refund;
 mod report;
 mod round;
+mod round_template;
 mod rules;
 mod tables;
 mod walk;

@@ -2,7 +2,8 @@
 //! `create` checks every field first (an invalid file exits 1 naming the field, nothing is
 //! written) and refuses an id in use; `show` gives each SKU's paid count against its minimum and
 //! maximum, as the cutoff will judge it; `export <id> [--csv]` gives a closed round's purchase
-//! list, delivery batch and metrics (`--json` for all of it as JSON).
+//! list, delivery batch and metrics (`--json` for all of it as JSON). Recurring templates:
+//! `round_template.rs`.
 
 use crate::cli::RoundCommand;
 use crate::output::{Outcome, Table};
@@ -51,6 +52,7 @@ pub async fn run(table: &GroupBuysTable, command: RoundCommand) -> Result<Outcom
             })
         }
         RoundCommand::Export { round_id, csv } => export(table, &round_id, csv).await,
+        RoundCommand::Template { command } => crate::round_template::run(table, command).await,
         RoundCommand::Show { round_id } => {
             let id = RoundId::parse(&round_id)
                 .map_err(|_| AdminError::Usage(format!("{round_id:?} is not a round id")))?;

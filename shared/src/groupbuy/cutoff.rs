@@ -45,6 +45,8 @@ pub fn decide(round: &Round, joined: &BTreeMap<SkuId, i64>) -> Vec<SkuOutcome> {
 pub enum LineFate {
     Confirmed,
     Refunded,
+    /// The member cancelled the join before the cutoff: the whole payment went back.
+    Cancelled,
 }
 
 /// The fate of a line of `sku` given the round's outcomes (an SKU not in them is refunded).

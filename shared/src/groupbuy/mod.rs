@@ -7,14 +7,15 @@
 //! - `Round` and its `RoundSku`s, checked (`Round::validate`);
 //! - `join`: a member's request priced from the round, never from the client;
 //! - `cutoff`: which SKUs go ahead and what happens to each order line;
-//! - `schedule`: recurring rounds (weekdays and a time, Asia/Shanghai).
+//! - `schedule`, `template`: recurring rounds (weekdays and a time, Asia/Shanghai).
 
 pub mod cutoff;
 pub mod join;
 pub mod outputs;
 pub mod schedule;
+pub mod template;
 
-use crate::ids::{RoundId, SkuId, StoreId};
+use crate::ids::{RoundId, SkuId, StoreId, TemplateId};
 use crate::time::BusinessTime;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -82,7 +83,7 @@ pub struct Round {
     pub status: RoundStatus,
     /// The recurring template it was opened from, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<String>,
+    pub template: Option<TemplateId>,
     pub created_at: BusinessTime,
 }
 

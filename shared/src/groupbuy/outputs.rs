@@ -54,7 +54,7 @@ impl Tally {
                             .entry(sku.clone())
                             .or_insert(0) += qty;
                     }
-                    LineFate::Refunded => self.refunded_fen += amount,
+                    LineFate::Refunded | LineFate::Cancelled => self.refunded_fen += amount,
                 }
             }
             self.confirmed_orders += u64::from(confirmed_any);

@@ -14,8 +14,8 @@ pub use delivery::{Delivery, FeeChoice, FeeError, HOLD_GRACE_MS};
 pub use dispatch::{Dispatch, Step, Try, TryOutcome, Waybill, MAX_REDISPATCHES};
 pub use pricing::{price, ItemRequest, OrderError, Priced, MAX_LINES, MAX_QTY};
 pub use refund::{
-    clawback, delivery_fee_refund_id, late_payment_refund_id, member_refund_id, refund_growth,
-    staff_refund_id, Refund, RefundOrigin, RefundState,
+    cancelled_join_refund_id, clawback, delivery_fee_refund_id, late_payment_refund_id,
+    member_refund_id, refund_growth, staff_refund_id, Refund, RefundOrigin, RefundState,
 };
 pub use tracking::{
     assess, Assessment, CancelledBy, Effect, Event, Report, Rider, Tracked, QUERIED,

@@ -6,6 +6,7 @@
 //! (the order was closed before the money arrived) return money Linli never counted: they do not
 //! touch the order's totals and claw nothing back.
 
+use super::Order;
 use crate::ids::{IdError, MemberId, OrderId, PostingId, RefundId};
 use crate::ledger::{GrowthEntry, Op, PostingRequest};
 use crate::money::{Fen, Points};
@@ -77,6 +78,45 @@ pub struct Refund {
 }
 
 impl Refund {
+    /// An automatic group-buy refund of `amount` of `order`'s payment (a line whose SKU did
+    /// not go ahead, a join the member cancelled or its round could not take), counted against
+    /// the order; requested at `at`. None when the order is not paid.
+    pub fn group_buy(
+        order: &Order,
+        refund_id: RefundId,
+        amount: Fen,
+        reason: &str,
+        at: BusinessTime,
+    ) -> Option<Self> {
+        let payment = order.payment.as_ref()?;
+        Some(Self {
+            refund_id,
+            order_id: order.order_id.clone(),
+            member: order.member.clone(),
+            transaction_id: payment.transaction_id.clone(),
+            total_fen: order.amount_fen,
+            amount_fen: amount,
+            origin: RefundOrigin::GroupBuy,
+            reason: reason.to_owned(),
+            operator: None,
+            state: RefundState::Requested,
+            requested_at: at,
+            counts_against_order: true,
+            wechat_refund_id: None,
+            settled_at: None,
+            clawback: None,
+            growth: None,
+        })
+    }
+
+    /// The refund of the whole payment of a group-buy join the member cancelled before the
+    /// cutoff (`<order>-GC`, once), requested at `at`; None when the order is not paid.
+    pub fn cancelled_join(order: &Order, at: BusinessTime) -> Result<Option<Self>, IdError> {
+        let id = cancelled_join_refund_id(&order.order_id)?;
+        let reason = "已取消团购，款项原路退回";
+        Ok(Self::group_buy(order, id, order.amount_fen, reason, at))
+    }
+
     /// The clawback posting `claw:refund:<refund-id>` at the refund's business time, if any
     /// points go back.
     /// The refund also lowers the member's growth value by its goods share (even when no points
@@ -141,6 +181,12 @@ pub fn late_payment_refund_id(transaction_id: &str) -> Result<RefundId, IdError>
 /// The refund id of the cash delivery fee of an order no platform delivered (one per order).
 pub fn delivery_fee_refund_id(order: &OrderId) -> Result<RefundId, IdError> {
     refund_id(&format!("{order}-F"))
+}
+
+/// The refund id of a group-buy join of `order` the member cancelled before the cutoff (the
+/// whole payment, once). Lines refunded at the cutoff use `groupbuy::cutoff::line_refund_id`.
+pub fn cancelled_join_refund_id(order: &OrderId) -> Result<RefundId, IdError> {
+    refund_id(&format!("{order}-GC"))
 }
 
 /// The refund id of staff's after-sales refund `ticket` of an order.

@@ -50,11 +50,13 @@ pub struct ReminderTemplates {
     pub repurchase: String,
     /// A delivery compensation was granted (not a reminder: sent whenever one is granted).
     pub compensation: String,
+    /// A group-buy round decided a member's join (not a reminder: sent once per order).
+    pub group_buy: String,
 }
 
 impl ReminderTemplates {
     /// From `WECHAT_TEMPLATE_TIER_CHANGED`, `WECHAT_TEMPLATE_POINTS_EXPIRING` and
-    /// `WECHAT_TEMPLATE_REPURCHASE`; `WECHAT_TEMPLATE_COMPENSATION`.
+    /// `WECHAT_TEMPLATE_REPURCHASE`; `WECHAT_TEMPLATE_COMPENSATION`, `WECHAT_TEMPLATE_GROUP_BUY`.
     pub fn from_source(
         source: &impl crate::config::Source,
     ) -> Result<Self, crate::config::ConfigError> {
@@ -64,6 +66,7 @@ impl ReminderTemplates {
             points_expiring: required(source, "WECHAT_TEMPLATE_POINTS_EXPIRING")?,
             repurchase: required(source, "WECHAT_TEMPLATE_REPURCHASE")?,
             compensation: required(source, "WECHAT_TEMPLATE_COMPENSATION")?,
+            group_buy: required(source, "WECHAT_TEMPLATE_GROUP_BUY")?,
         })
     }
 
@@ -82,6 +85,7 @@ impl ReminderTemplates {
             &self.points_expiring,
             &self.repurchase,
             &self.compensation,
+            &self.group_buy,
         ]
         .iter()
         .any(|t| t.as_str() == template)

@@ -15,7 +15,7 @@
 //! Test control (not WeChat's API), see `wechatpay/notify.rs`:
 //! - `POST /_local/wechatpay/pay/{out_trade_no}` (JSON body optional): the member pays; the signed
 //!   notify goes to the order's `notify_url` path on WeChat's retry schedule (compressed);
-//! - `GET /_local/wechatpay/pay/{out_trade_no}`: the stand-in's view of the order.
+//! - `GET /_local/wechatpay/pay/{out_trade_no}`: the stand-in's view of the order, with its refunds.
 //!
 //! Refunds: `secapi/pay/refund`, `pay/refundquery` and the refund notify, see
 //! `wechatpay/refunds.rs`.

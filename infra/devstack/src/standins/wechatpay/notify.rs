@@ -15,8 +15,8 @@
 //!   `mchid`, `amount.total`), `forge_sign` makes `Wechatpay-Signature` wrong, and `"result":
 //!   "FAIL"` sends nothing (v3 notifies successful payments only).
 //! - `GET /_local/wechatpay/pay/{out_trade_no}` → `{"out_trade_no", "state", "total_fee",
-//!   "transaction_id", "time_end", "notify_url", "sign_type" (v2 orders), "prepay_id", "api"}`,
-//!   or 404.
+//!   "transaction_id", "time_end", "notify_url", "sign_type" (v2 orders), "prepay_id", "api",
+//!   "refunds": [{"out_refund_no", "refund_fee", "status"}]} (one per refund id), or 404.
 
 use super::orders::payment_fields;
 use super::{
@@ -297,6 +297,13 @@ pub(super) async fn view(
     let Some(order) = state.orders().get(&out_trade_no).cloned() else {
         return error(StatusCode::NOT_FOUND, "no such order");
     };
+    // Each refund the merchant holds for this payment, once per `out_refund_no`.
+    let refunds: Vec<_> = state
+        .refunds()
+        .iter()
+        .filter(|(_, r)| r.out_trade_no == out_trade_no)
+        .map(|(no, r)| json!({"out_refund_no": no, "refund_fee": r.refund_fee, "status": r.status}))
+        .collect();
     Json(json!({
         "out_trade_no": out_trade_no,
         "state": order.state.as_str(),
@@ -307,6 +314,7 @@ pub(super) async fn view(
         "sign_type": (order.api == PayApi::V2).then(|| order.sign_type.as_str()),
         "prepay_id": order.prepay_id,
         "api": order.api.as_str(),
+        "refunds": refunds,
     }))
     .into_response()
 }

@@ -1,0 +1,235 @@
+//! Community group-buy through the stack (issue 11): a member leaves a round before its cutoff
+//! and is refunded once; a cutoff stopped mid-way (test-only fault switches, `linli::faults`)
+//! resumes without refunding, granting or notifying twice; a recurring round's cutoff opens
+//! the template's next round.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
+
+use linli::groupbuy::schedule::Recurrence;
+use linli::groupbuy::template::Template;
+use linli::groupbuy::RoundStatus;
+use linli::ids::TemplateId;
+use linli::store::rounds::DynamoRounds;
+use linli_e2e::rounds::{join, joined, pay, round_of, sku};
+use linli_e2e::{call, clock, eventually, fire, local_setting, login, stack_table, tag};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn cancel(token: &str, round: &str, order: &str) -> (u16, Value) {
+    let path = format!("/api/group-buys/{round}/orders/{order}/cancel");
+    call("POST", &path, Some(token), None).await
+}
+
+/// The refunds the Pay stand-in holds for `order` (one per `out_refund_no`).
+async fn pay_refunds(order: &str) -> Vec<Value> {
+    let (status, view) = call("GET", &format!("/_local/wechatpay/pay/{order}"), None, None).await;
+    assert_eq!(status, 200, "{view}");
+    view["refunds"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_member_leaves_a_round_before_its_cutoff_and_is_refunded_once() {
+    let tag = tag();
+    let now = clock().await;
+    let (client, table) = stack_table("GroupBuysTable").await;
+    let rounds = DynamoRounds::new(client, table);
+    let round = round_of(
+        &tag,
+        now,
+        2,
+        vec![sku("EGG-30", 20, None), sku("CAKE-SET", 2, Some(3))],
+    );
+    rounds.create(&round).await.unwrap();
+    let id = format!("R-{tag}");
+    let (ann, _) = login(&format!("test:o-{tag}a:u-{tag}a")).await;
+    let (bob, _) = login(&format!("test:o-{tag}b:u-{tag}b")).await;
+
+    let (status, placed) = join(&ann, &id, "CAKE-SET", 2).await;
+    assert_eq!(status, 201, "{placed}");
+    let order = placed["order_id"].as_str().unwrap().to_owned();
+    pay(&order).await;
+    eventually(30, "the paid join counted", || async {
+        (joined(&id, 1).await == 2).then_some(())
+    })
+    .await;
+    // Bob's join is not paid yet: leaving cancels it like any pending order.
+    let (status, placed) = join(&bob, &id, "CAKE-SET", 1).await;
+    assert_eq!(status, 201, "{placed}");
+    let unpaid = placed["order_id"].as_str().unwrap().to_owned();
+    let (status, left) = cancel(&bob, &id, &unpaid).await;
+    assert_eq!(
+        (status, left["status"].as_str()),
+        (200, Some("cancelled")),
+        "{left}"
+    );
+    // Not his order, nor in another round.
+    let (status, _) = cancel(&bob, &id, &order).await;
+    assert_eq!(status, 404);
+    let (status, _) = cancel(&ann, "R-ELSEWHERE", &order).await;
+    assert_eq!(status, 404);
+
+    // Ann leaves, twice: the cakes stop counting and the payment comes back once.
+    for _ in 0..2 {
+        let (status, left) = cancel(&ann, &id, &order).await;
+        assert_eq!(status, 200, "{left}");
+        let refunds = left["refunds"].as_array().unwrap();
+        assert_eq!(refunds.len(), 1, "{left}");
+        assert_eq!(refunds[0]["refund_id"], format!("{order}-GC"));
+        assert_eq!(refunds[0]["amount_fen"], 17_600);
+    }
+    assert_eq!(joined(&id, 1).await, 0, "given back");
+    assert_eq!(pay_refunds(&order).await.len(), 1);
+    // WeChat repeats the payment notify: still not counted.
+    let (status, _) = call(
+        "POST",
+        &format!("/_local/wechatpay/pay/{order}"),
+        None,
+        None,
+    )
+    .await;
+    assert!(status == 200 || status == 409, "{status}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(joined(&id, 1).await, 0);
+
+    // Once the cutoff has begun a join stays.
+    let (status, placed) = join(&bob, &id, "EGG-30", 1).await;
+    assert_eq!(status, 201, "{placed}");
+    let stays = placed["order_id"].as_str().unwrap().to_owned();
+    pay(&stays).await;
+    eventually(30, "bob's join counted", || async {
+        (joined(&id, 0).await == 1).then_some(())
+    })
+    .await;
+    let closing = rounds.advance(&round.round_id, RoundStatus::Open, RoundStatus::Closing);
+    assert!(closing.await.unwrap());
+    let (status, body) = cancel(&bob, &id, &stays).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("round_closed")),
+        "{body}"
+    );
+    assert!(pay_refunds(&stays).await.is_empty());
+}
+
+/// Arms the test-only fault switch `point` of the local stack's functions.
+fn arm(point: &str) -> std::path::PathBuf {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../.local/faults");
+    std::fs::create_dir_all(dir).unwrap();
+    let path = std::path::Path::new(dir).join(point);
+    std::fs::write(&path, "").unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_cutoff_stopped_mid_way_resumes_once_and_opens_the_templates_next_round() {
+    let tag = tag();
+    let now = clock().await;
+    let (client, table) = stack_table("GroupBuysTable").await;
+    let rounds = DynamoRounds::new(client, table);
+    let mut round = round_of(
+        &tag,
+        now,
+        1,
+        vec![sku("EGG-30", 2, None), sku("CAKE-SET", 5, None)],
+    );
+    let template = Template {
+        template_id: TemplateId::parse(&format!("T-{tag}")).unwrap(),
+        store_id: round.store_id.clone(),
+        community: round.community.clone(),
+        title: round.title.clone(),
+        handover: round.handover,
+        // Every day at 19:00: the next round is the day after this one's cutoff, or later.
+        recurrence: Recurrence {
+            weekdays: (1..=7).collect(),
+            cutoff_minutes: 19 * 60,
+            fulfil_after_days: 1,
+        },
+        skus: round.skus.clone(),
+        active: true,
+        created_at: now,
+    };
+    assert!(rounds.create_template(&template).await.unwrap());
+    round.template = Some(template.template_id.clone());
+    rounds.create(&round).await.unwrap();
+    let id = format!("R-{tag}");
+    let (ann, _) = login(&format!("test:o-{tag}a:u-{tag}a")).await;
+    let (bob, _) = login(&format!("test:o-{tag}b:u-{tag}b")).await;
+    let consent = json!({ local_setting("WECHAT_TEMPLATE_GROUP_BUY"): "accept" });
+    let (status, body) = call("POST", "/api/me/subscriptions", Some(&ann), Some(consent)).await;
+    assert_eq!(status, 200, "{body}");
+    let body = json!({ "items": [{ "sku": "EGG-30", "qty": 2 }, { "sku": "CAKE-SET", "qty": 1 }] });
+    let (status, placed) = call(
+        "POST",
+        &format!("/api/group-buys/{id}/orders"),
+        Some(&ann),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{placed}");
+    let ann_order = placed["order_id"].as_str().unwrap().to_owned();
+    let (status, placed) = join(&bob, &id, "CAKE-SET", 1).await;
+    assert_eq!(status, 201, "{placed}");
+    let bob_order = placed["order_id"].as_str().unwrap().to_owned();
+    for order in [&ann_order, &bob_order] {
+        pay(order).await;
+    }
+    eventually(30, "both joins counted", || async {
+        (joined(&id, 0).await == 2 && joined(&id, 1).await == 2).then_some(())
+    })
+    .await;
+
+    // The run stops right after closing the round; the page stops after an order's refunds
+    // and points, before its fates are recorded.
+    let close_switch = arm(&format!("cutoff-close-{id}"));
+    let page_switch = arm(&format!("cutoff-page-{id}"));
+    linli_e2e::advance("2h").await;
+    let (ann, _) = login(&format!("test:o-{tag}a:u-{tag}a")).await;
+    let (status, failed) = fire("GroupCutoffFunction", "Cutoff").await;
+    assert_ne!(status, 200, "the run stopped: {failed}");
+    assert!(!close_switch.exists(), "the close switch tripped");
+    let (_, page) = call("GET", &format!("/api/group-buys/{id}"), None, None).await;
+    assert_eq!(page["status"], "closing", "{page}");
+    let closed = eventually(60, "the round closed", || async {
+        let (status, _) = fire("GroupCutoffFunction", "CatchUp").await;
+        assert_eq!(status, 200);
+        let (_, page) = call("GET", &format!("/api/group-buys/{id}"), None, None).await;
+        (page["status"] == "closed").then_some(page)
+    })
+    .await;
+    assert_eq!(closed["open"], false);
+    assert!(!page_switch.exists(), "the page switch tripped");
+
+    // One refund per refunded line at WeChat Pay, points once, one notice.
+    let ann_refunds = pay_refunds(&ann_order).await;
+    assert_eq!(ann_refunds.len(), 1, "{ann_refunds:?}");
+    assert_eq!(ann_refunds[0]["out_refund_no"], format!("{ann_order}-G1"));
+    let bob_refunds = pay_refunds(&bob_order).await;
+    assert_eq!(bob_refunds.len(), 1, "{bob_refunds:?}");
+    assert_eq!(bob_refunds[0]["out_refund_no"], format!("{bob_order}-G0"));
+    eventually(30, "the round's points", || async {
+        let (_, me) = call("GET", "/api/me", Some(&ann), None).await;
+        (me["available"] == 176).then_some(())
+    })
+    .await;
+    let (status, _) = fire("GroupCutoffFunction", "Cutoff").await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, me) = call("GET", "/api/me", Some(&ann), None).await;
+    assert_eq!(me["available"], 176, "granted once: {me}");
+    let path = format!("/_local/wechat/subscribe-messages?touser=o-{tag}a");
+    let (_, sent) = call("GET", &path, None, None).await;
+    let notices: Vec<&Value> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["template_id"] == local_setting("WECHAT_TEMPLATE_GROUP_BUY"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{sent}");
+
+    // The template's next round is open.
+    let next = template.instance(round.cutoff_at, round.cutoff_at).unwrap();
+    let opened = rounds.get(&next.round_id).await.unwrap();
+    let opened = opened.unwrap_or_else(|| panic!("{} not opened", next.round_id));
+    assert_eq!(opened.status, RoundStatus::Open);
+    assert_eq!(opened.template, Some(template.template_id.clone()));
+    assert!(opened.cutoff_at > round.cutoff_at);
+}

@@ -153,3 +153,55 @@ async fn a_closed_rounds_outputs_export_as_csv_and_json() {
     assert_eq!(json.json()["metrics"]["orders"], 3);
     assert_eq!(json.json()["batch"].as_array().unwrap().len(), 1);
 }
+
+const TEMPLATE: &str = r#"
+template_id = "JINGAN-2"
+store_id = "SH-JINGAN-01"
+community = "静安寺小区 2 群"
+title = "周二/周四集单"
+handover = "delivery"
+
+[recurrence]
+weekdays = [2, 4]
+cutoff_minutes = 1200
+fulfil_after_days = 1
+
+[[skus]]
+sku = "EGG-30"
+name = "土鸡蛋 30 枚"
+kind = "hot"
+price_fen = 2990
+min_qty = 20
+"#;
+
+/// `linli-admin --group-buys-table <table> round template <args…>`.
+async fn template(table: &str, args: &[&str]) -> common::Run {
+    let mut all = vec!["--group-buys-table", table, "round", "template"];
+    all.extend_from_slice(args);
+    admin(&all).await
+}
+
+#[tokio::test]
+async fn a_template_is_checked_stored_once_opens_its_first_round_and_stops() {
+    let table = group_buys_table(&client(), "templates").await;
+    let bad = file("tpl-bad", &TEMPLATE.replace("weekdays = [2, 4]", "weekdays = [8]"));
+    let run = template(&table, &["create", &bad]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("recurrence"), "{run:?}");
+
+    let good = file("tpl", TEMPLATE);
+    let run = template(&table, &["create", &good, "--json"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let first = run.json()["first_round"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("JINGAN-2-2"), "{first}");
+    let again = template(&table, &["create", &good]).await;
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.stderr.contains("exists already"), "{again:?}");
+    let shown = admin(&["--group-buys-table", &table, "round", "show", &first]).await;
+    assert_eq!(shown.code, 0, "the first round is open: {shown:?}");
+
+    assert_eq!(template(&table, &["stop", "JINGAN-2"]).await.code, 0);
+    let listed = template(&table, &["list", "--json"]).await;
+    assert_eq!(listed.json()["templates"][0]["active"], false, "{listed:?}");
+    assert_eq!(template(&table, &["stop", "NOPE"]).await.code, 1);
+}

@@ -163,16 +163,38 @@ async fn a_payment_counts_once_within_the_members_limit_and_before_the_cutoff() 
         store.joined(&round.round_id).await.unwrap()[&SkuId::parse("MILK").unwrap()],
         5
     );
+    let due = |t| {
+        let store = store.clone();
+        async move { store.due(at(t)).await.unwrap() }
+    };
+    assert!(
+        due(NOW_MS + 9 * HOUR).await.is_empty(),
+        "not due before its cutoff"
+    );
+    assert_eq!(due(NOW_MS + 10 * HOUR).await.len(), 1);
     assert!(store
         .advance(&round.round_id, RoundStatus::Open, RoundStatus::Closing)
         .await
         .unwrap());
+    assert_eq!(
+        due(NOW_MS + 11 * HOUR).await.len(),
+        1,
+        "closing is still due"
+    );
+    assert!(store
+        .advance(&round.round_id, RoundStatus::Closing, RoundStatus::Closed)
+        .await
+        .unwrap());
+    assert!(
+        due(NOW_MS + 11 * HOUR).await.is_empty(),
+        "closed: out of the index"
+    );
     assert!(
         !store
             .advance(&round.round_id, RoundStatus::Open, RoundStatus::Closing)
             .await
             .unwrap(),
-        "exactly one caller closes it"
+        "exactly one caller moves it"
     );
 }
 

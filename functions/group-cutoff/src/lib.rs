@@ -14,33 +14,29 @@
 //!   A join the member cancelled before the cutoff whose refund the member API did not see
 //!   through is refunded here (`<order>-GC`); cancelled joins count nowhere in the outputs.
 //! - **Outputs** (when every order is decided): the purchase list `LIST#<store>`, the delivery
-//!   batch `BATCH#<community>#PAGE#<n>` (200 members a page) and `METRICS` (orders, GMV,
+//!   batch `BATCH#<community>#PAGE#<n>` (200 orders' handouts a page, `finish.rs`) and `METRICS` (orders, GMV,
 //!   confirmed and refunded fen, fill rate per SKU), each a JSON `body`, built page by page.
 //!   A round of a recurring template then opens the template's next round (`<template>-<date>`).
 //! - **Notices**: each decided order's member is told the outcome by a subscribe message
 //!   (`WECHAT_TEMPLATE_GROUP_BUY`, once per order, when they consented).
 
+mod finish;
 mod page;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use linli::groupbuy::cutoff::decide;
-use linli::groupbuy::outputs::{PaidOrder, Tally};
 use linli::groupbuy::{Round, RoundStatus};
 use linli::paying::PayGateway;
 use linli::queue::{Envelope, Publisher};
 use linli::store::orders::OrderStore;
 use linli::store::refunds::RefundStore;
 use linli::store::rounds::DynamoRounds;
-use linli::store::StoreError;
 use linli::time::BusinessTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Orders per page message (each a refund call at most per line: well within the timeout).
 pub const PAGE: i32 = 100;
-/// Members per delivery-batch item.
-const BATCH_PAGE: usize = 200;
 
 pub struct Settings {
     pub pages_queue: String,
@@ -141,7 +137,7 @@ async fn pages<O: OrderStore + RefundStore + Sync>(
 /// Closes (or resumes closing) every round due at `now`.
 async fn run<O: OrderStore + RefundStore + Sync>(app: &App<O>, now: BusinessTime) -> Summary {
     let mut summary = Summary::default();
-    let rounds = match app.rounds.list().await {
+    let rounds = match app.rounds.due(now).await {
         Ok(rounds) => rounds,
         Err(e) => {
             tracing::error!(error = %e, "rounds unreadable");
@@ -209,117 +205,8 @@ async fn close<O>(
         tracing::info!(round = %id, pages = sent, "cutoff pages sent");
         return Ok((sent, false));
     }
-    finish(app, &round, now).await?;
+    finish::finish(app, &round, now).await?;
     Ok((0, true))
-}
-
-/// Every order decided: the round's outputs, then closed.
-async fn finish<O>(app: &App<O>, round: &Round, now: BusinessTime) -> Result<(), StoreError> {
-    let id = &round.round_id;
-    let outcomes = decide(round, &app.rounds.joined(id).await?);
-    let mut tally = Tally::default();
-    let mut after = None;
-    loop {
-        let (items, next) = app.rounds.lines_page(id, after, PAGE).await?;
-        let page: Vec<PaidOrder> = items
-            .iter()
-            .filter(|l| l.cancelled_at.is_none())
-            .filter_map(|l| {
-                Some(PaidOrder {
-                    order_id: l.order_id()?,
-                    member: l.member.clone(),
-                    lines: l
-                        .lines
-                        .iter()
-                        .map(|j| (j.sku.clone(), j.qty, j.amount_fen))
-                        .collect(),
-                })
-            })
-            .collect();
-        tally.add(&outcomes, &page);
-        match next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    write_outputs(app, round, &outcomes, &tally).await?;
-    open_next(app, round, now).await?;
-    app.rounds
-        .advance(id, RoundStatus::Closing, RoundStatus::Closed)
-        .await?;
-    tracing::info!(round = %id, orders = tally.orders, confirmed_fen = tally.confirmed_fen, refunded_fen = tally.refunded_fen, "round closed");
-    Ok(())
-}
-
-/// A round of a recurring template opens the template's next round — once: its id is fixed
-/// by its date — unless the template was stopped. Normally the one after this cutoff; when
-/// that one's cutoff already passed (the close ran late), the next still ahead.
-async fn open_next<O>(app: &App<O>, round: &Round, now: BusinessTime) -> Result<(), StoreError> {
-    let Some(template_id) = &round.template else {
-        return Ok(());
-    };
-    let Some(template) = app.rounds.template(template_id).await? else {
-        tracing::error!(round = %round.round_id, template = %template_id, "the round's template is gone: no next round");
-        return Ok(());
-    };
-    if !template.active {
-        tracing::info!(round = %round.round_id, template = %template_id, "template stopped: no next round");
-        return Ok(());
-    }
-    let next = template
-        .instance(round.cutoff_at, now)
-        .filter(|next| next.cutoff_at > now)
-        .or_else(|| template.instance(now, now));
-    let Some(next) = next else {
-        tracing::error!(template = %template_id, "the template has no next cutoff: no next round");
-        return Ok(());
-    };
-    if app.rounds.create(&next).await? {
-        tracing::info!(round = %next.round_id, template = %template_id, cutoff_at = %next.cutoff_at, "next round of the template opened");
-    }
-    Ok(())
-}
-
-async fn write_outputs<O>(
-    app: &App<O>,
-    round: &Round,
-    outcomes: &[linli::groupbuy::cutoff::SkuOutcome],
-    tally: &Tally,
-) -> Result<(), StoreError> {
-    let id = &round.round_id;
-    let purchase: Vec<Value> = tally
-        .purchase
-        .iter()
-        .map(|(sku, qty)| {
-            let name = round.sku(sku).map(|s| s.name.clone()).unwrap_or_default();
-            json!({ "sku": sku, "name": name, "qty": qty })
-        })
-        .collect();
-    let list =
-        json!({ "store_id": round.store_id, "fulfil_on": round.fulfil_on, "lines": purchase });
-    app.rounds
-        .put_output(id, &format!("LIST#{}", round.store_id), &list)
-        .await?;
-    let members: Vec<Value> = tally
-        .batch
-        .iter()
-        .map(|(member, skus)| json!({ "member": member, "skus": skus }))
-        .collect();
-    for (n, chunk) in members.chunks(BATCH_PAGE).enumerate() {
-        let batch = json!({
-            "store_id": round.store_id, "community": round.community, "handover": round.handover,
-            "fulfil_on": round.fulfil_on, "members": chunk,
-        });
-        let sk = format!("BATCH#{}#PAGE#{n}", round.community);
-        app.rounds.put_output(id, &sk, &batch).await?;
-    }
-    let metrics = json!({
-        "orders": tally.orders, "confirmed_orders": tally.confirmed_orders,
-        "paid_fen": tally.paid_fen, "confirmed_fen": tally.confirmed_fen,
-        "refunded_fen": tally.refunded_fen, "fill_rate_bp": Tally::fill_rates(outcomes),
-        "skus": outcomes,
-    });
-    app.rounds.put_output(id, "METRICS", &metrics).await
 }
 
 #[cfg(test)]

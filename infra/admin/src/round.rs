@@ -12,6 +12,7 @@ use crate::AdminError;
 use linli::groupbuy::cutoff::decide;
 use linli::groupbuy::{Round, RoundFile};
 use linli::ids::RoundId;
+use linli::money::Fen;
 use serde_json::json;
 
 pub async fn run(table: &GroupBuysTable, command: RoundCommand) -> Result<Outcome, AdminError> {
@@ -134,20 +135,20 @@ async fn export(table: &GroupBuysTable, round_id: &str, csv: bool) -> Result<Out
             line["qty"]
         ));
     }
-    for member in &members {
-        for (sku, qty) in member["skus"].as_object().into_iter().flatten() {
+    for handout in &members {
+        for (sku, qty) in handout["skus"].as_object().into_iter().flatten() {
             rows.push(format!(
                 "batch,{},{sku},,{qty}",
-                member["member"].as_str().unwrap_or_default()
+                handout["member"].as_str().unwrap_or_default()
             ));
         }
     }
     let text = match csv {
         true => rows.join("\n") + "\n",
         false => format!(
-            "round {id} · closed · {} orders · ¥{:.2} confirmed · {} purchase lines · {} members to hand over\n",
+            "round {id} · closed · {} orders · {} confirmed · {} purchase lines · {} orders to hand over\n",
             metrics["orders"],
-            metrics["confirmed_fen"].as_f64().unwrap_or(0.0) / 100.0,
+            Fen::new(metrics["confirmed_fen"].as_i64().unwrap_or(0)).yuan(),
             list["lines"].as_array().map_or(0, Vec::len),
             members.len()
         ),

@@ -110,7 +110,7 @@ async fn a_closed_rounds_outputs_export_as_csv_and_json() {
         .put_output(&id, "LIST#SH-JINGAN-01", &list)
         .await
         .unwrap();
-    let batch = serde_json::json!({ "members": [{ "member": "M1", "skus": { "EGG-30": 24 } }] });
+    let batch = serde_json::json!({ "members": [{ "order_id": "O-1", "member": "M1", "skus": { "EGG-30": 24 } }] });
     rounds
         .put_output(&id, "BATCH#静安寺小区 2 群#PAGE#0", &batch)
         .await
@@ -184,7 +184,10 @@ async fn template(table: &str, args: &[&str]) -> common::Run {
 #[tokio::test]
 async fn a_template_is_checked_stored_once_opens_its_first_round_and_stops() {
     let table = group_buys_table(&client(), "templates").await;
-    let bad = file("tpl-bad", &TEMPLATE.replace("weekdays = [2, 4]", "weekdays = [8]"));
+    let bad = file(
+        "tpl-bad",
+        &TEMPLATE.replace("weekdays = [2, 4]", "weekdays = [8]"),
+    );
     let run = template(&table, &["create", &bad]).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("recurrence"), "{run:?}");

@@ -1,8 +1,9 @@
 //! What a closed round produces (pure): per store, the **purchase list** (each confirmed SKU and
 //! its total, for the supplier); per store and community, the **delivery batch** (the members
-//! and what each collects or receives the next day); and the round's **metrics** (orders, GMV,
+//! and what each order collects or receives the next day); and the round's **metrics** (orders, GMV,
 //! each SKU's fill rate against its minimum — seed 002's 集单效率). Built from the confirmed
-//! lines, page by page, so no output needs every line in memory at once.
+//! lines, page by page, so no output needs every line in memory at once: the purchase list
+//! and metrics are running totals, the batch is one `Handout` per order, written as it comes.
 
 use super::cutoff::{fate, LineFate, SkuOutcome};
 use crate::ids::{MemberId, OrderId, SkuId};
@@ -21,10 +22,8 @@ pub struct PaidOrder {
 /// The running totals of a round's outputs, added to page by page.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
-    /// SKU → confirmed quantity (the purchase list).
+    /// SKU → confirmed quantity (the purchase list: at most a round's SKUs).
     pub purchase: BTreeMap<SkuId, i64>,
-    /// Member → SKU → confirmed quantity (the delivery batch).
-    pub batch: BTreeMap<MemberId, BTreeMap<SkuId, i64>>,
     pub orders: u64,
     /// Orders with at least one confirmed line.
     pub confirmed_orders: u64,
@@ -34,31 +33,44 @@ pub struct Tally {
     pub refunded_fen: i64,
 }
 
+/// One order's confirmed goods, as the delivery batch lists them (one entry per order, so the
+/// batch is written page by page and never held whole in memory).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handout {
+    pub order_id: OrderId,
+    pub member: MemberId,
+    /// SKU → confirmed quantity.
+    pub skus: BTreeMap<SkuId, i64>,
+}
+
 impl Tally {
-    /// Adds one page of paid orders.
-    pub fn add(&mut self, outcomes: &[SkuOutcome], page: &[PaidOrder]) {
+    /// Adds one page of paid orders; answers the page's handouts (orders with a confirmed line).
+    pub fn add(&mut self, outcomes: &[SkuOutcome], page: &[PaidOrder]) -> Vec<Handout> {
+        let mut handouts = Vec::new();
         for order in page {
             self.orders += 1;
-            let mut confirmed_any = false;
+            let mut skus = BTreeMap::new();
             for (sku, qty, amount) in &order.lines {
                 self.paid_fen += amount;
                 match fate(outcomes, sku) {
                     LineFate::Confirmed => {
-                        confirmed_any = true;
                         self.confirmed_fen += amount;
                         *self.purchase.entry(sku.clone()).or_insert(0) += qty;
-                        *self
-                            .batch
-                            .entry(order.member.clone())
-                            .or_default()
-                            .entry(sku.clone())
-                            .or_insert(0) += qty;
+                        *skus.entry(sku.clone()).or_insert(0) += qty;
                     }
                     LineFate::Refunded | LineFate::Cancelled => self.refunded_fen += amount,
                 }
             }
-            self.confirmed_orders += u64::from(confirmed_any);
+            if !skus.is_empty() {
+                self.confirmed_orders += 1;
+                handouts.push(Handout {
+                    order_id: order.order_id.clone(),
+                    member: order.member.clone(),
+                    skus,
+                });
+            }
         }
+        handouts
     }
 
     /// Each SKU's fill rate, basis points of its minimum (10,000 = exactly the minimum).
@@ -107,11 +119,11 @@ mod tests {
         );
         let mut tally = Tally::default();
         // Two pages, as the cutoff reads them.
-        tally.add(
+        let first = tally.add(
             &outcomes,
             &[order(1, &ann, &[("EGG-30", 15), ("CAKE-SET", 2)])],
         );
-        tally.add(
+        let second = tally.add(
             &outcomes,
             &[
                 order(2, &bob, &[("EGG-30", 5)]),
@@ -119,8 +131,18 @@ mod tests {
             ],
         );
         assert_eq!(tally.purchase, BTreeMap::from([(egg.clone(), 20)]));
-        assert_eq!(tally.batch[&ann], BTreeMap::from([(egg.clone(), 15)]));
-        assert_eq!(tally.batch[&bob], BTreeMap::from([(egg.clone(), 5)]));
+        assert_eq!(first.len(), 1);
+        assert_eq!(
+            (&first[0].member, &first[0].skus),
+            (&ann, &BTreeMap::from([(egg.clone(), 15)]))
+        );
+        assert_eq!(
+            second.len(),
+            1,
+            "bob's all-refunded order hands nothing out"
+        );
+        assert_eq!(second[0].order_id.as_str(), "O-2");
+        assert_eq!(second[0].skus, BTreeMap::from([(egg.clone(), 5)]));
         assert_eq!((tally.orders, tally.confirmed_orders), (3, 2));
         assert_eq!(tally.confirmed_fen, 20 * 1_990);
         assert_eq!(tally.refunded_fen, 4 * 1_990);

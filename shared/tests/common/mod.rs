@@ -202,7 +202,22 @@ pub async fn group_buys_table(client: &Client, test: &str) -> String {
         .attribute_definitions(attribute("pk", ScalarAttributeType::S))
         .attribute_definitions(attribute("sk", ScalarAttributeType::S))
         .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range));
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(attribute("due", ScalarAttributeType::S))
+        .attribute_definitions(attribute("due_at", ScalarAttributeType::N))
+        .global_secondary_indexes(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                .index_name("by_due")
+                .key_schema(key("due", KeyType::Hash))
+                .key_schema(key("due_at", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        );
     create(name, request).await
 }
 

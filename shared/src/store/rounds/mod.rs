@@ -2,7 +2,7 @@
 //!
 //! | sk | attributes |
 //! |---|---|
-//! | `ROUND` | the round (`groupbuy::Round`), `status` |
+//! | `ROUND` | the round (`groupbuy::Round`), `status`; `due`/`due_at` (index `by_due`) until closed |
 //! | `SKU#<sku>#SHARD#<n>` | `qty` paid for that SKU in this shard |
 //! | `MEMBER#<member>#<sku>` | `qty` that member paid for |
 //! | `LINE#<order>` | the order's lines (`member`, `lines`, `paid_at`; `cancelled_at`, `fates`) |
@@ -26,6 +26,7 @@ use super::ledger::item::{key, Item};
 use super::StoreError;
 use crate::groupbuy::{Round, RoundStatus};
 use crate::ids::{MemberId, RoundId, SkuId};
+use crate::time::BusinessTime;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use std::collections::BTreeMap;
@@ -40,6 +41,10 @@ pub use lines::LineItem;
 /// Counters an uncapped SKU spreads over.
 pub const SKU_SHARDS: u8 = 8;
 const ROUND_SK: &str = "ROUND";
+/// The `by_due` partition of rounds not yet closed.
+const DUE: &str = "DUE";
+/// Pages of due rounds one run reads (1 MB each: thousands of rounds).
+const MAX_DUE_PAGES: usize = 20;
 
 fn round_pk(id: &RoundId) -> String {
     format!("ROUND#{id}")
@@ -74,6 +79,10 @@ impl DynamoRounds {
             why: e.to_string(),
         })?;
         item.extend(key(round_pk(&round.round_id), ROUND_SK.to_owned()));
+        if round.status != RoundStatus::Closed {
+            item.insert("due".into(), AttributeValue::S(DUE.to_owned()));
+            item.insert("due_at".into(), n(round.cutoff_at.epoch_ms()));
+        }
         super::put_if_absent(&self.client, &self.table, item).await
     }
 
@@ -108,6 +117,40 @@ impl DynamoRounds {
             })
             .collect::<Result<Vec<Round>, _>>()?;
         rounds.sort_by_key(|r: &Round| r.cutoff_at);
+        Ok(rounds)
+    }
+
+    /// Every round not yet closed whose cutoff is at or before `now` (the sparse `by_due`
+    /// index, not a scan: its cost is the due rounds', not the table's).
+    pub async fn due(&self, now: BusinessTime) -> Result<Vec<Round>, StoreError> {
+        let mut rounds = Vec::new();
+        let mut start: Option<Item> = None;
+        for _ in 0..MAX_DUE_PAGES {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("by_due")
+                .key_condition_expression("due = :due AND due_at <= :now")
+                .expression_attribute_values(":due", AttributeValue::S(DUE.to_owned()))
+                .expression_attribute_values(":now", n(now.epoch_ms()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                let round: Round =
+                    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                        key: "by_due".into(),
+                        why: e.to_string(),
+                    })?;
+                rounds.push(round);
+            }
+            match page.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
         Ok(rounds)
     }
 
@@ -221,7 +264,11 @@ impl DynamoRounds {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(round_pk(id), ROUND_SK.to_owned())))
-            .update_expression("SET #status = :to")
+            .update_expression(match to {
+                // A closed round leaves the due index.
+                RoundStatus::Closed => "SET #status = :to REMOVE due, due_at",
+                _ => "SET #status = :to",
+            })
             .condition_expression("#status = :from")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":from", status(from)?)

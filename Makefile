@@ -1,5 +1,5 @@
 # A newcomer's entry points (DESIGN §1). Every target installs what it needs into .local/.
-.PHONY: up test test-sam invoke docker lint install clean-local bench-oa
+.PHONY: up test test-sam invoke docker lint install clean-local bench-oa bench-cutoff
 
 EMULATOR ?= cargo-lambda
 
@@ -22,6 +22,10 @@ invoke: docker
 ## make bench-oa: the encrypted OA push in Linli and in wechatpy, side by side (optimised build; minutes the first time)
 bench-oa:
 	@infra/bench/oa.sh
+
+## make bench-cutoff [LINES="1000 10000 100000"]: a group-buy cutoff at each size through a local stack (time, peak memory)
+bench-cutoff:
+	@infra/bench/cutoff.sh
 
 ## make docker: install and start the Docker engine (idempotent; needs root)
 docker:

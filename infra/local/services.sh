@@ -1,5 +1,5 @@
 # Starts and stops the local components (sourced by test.sh, and by `make up` later).
-#   start_dynamodb <port>   DynamoDB Local, in memory
+#   start_dynamodb <port>   DynamoDB Local, in memory (heap DYNAMODB_HEAP, 512m by default)
 #   start_moto <port> [host] moto's server: the SQS stand-in (host 0.0.0.0 when containers need it)
 #   wait_for_port <port> <name>
 #   stop_services           stops what this shell started
@@ -16,7 +16,7 @@ free_port() {
 start_dynamodb() {
   local port=$1 dir="$services_root/.local/dynamodb"
   mkdir -p "$services_logs"
-  (cd "$dir" && exec java -Xms64m -Xmx512m -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+  (cd "$dir" && exec java -Xms64m -Xmx"${DYNAMODB_HEAP:-512m}" -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
     -inMemory -port "$port" -disableTelemetry) >"$services_logs/dynamodb.log" 2>&1 &
   services_pids+=($!)
 }

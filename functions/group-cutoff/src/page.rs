@@ -4,6 +4,7 @@
 //! the posting has a fixed id.
 
 use crate::App;
+use futures_util::stream::{self, StreamExt};
 use linli::groupbuy::cutoff::{decide, fate, line_refund_id, LineFate, SkuOutcome};
 use linli::groupbuy::{Handover, Round};
 use linli::ids::{MemberId, OrderId, PostingId, RefundId};
@@ -37,18 +38,35 @@ pub async fn settle<O: OrderStore + RefundStore + Sync>(
         .await?
         .ok_or_else(|| format!("no round {round_id}"))?;
     let outcomes = decide(&round, &app.rounds.joined(round_id).await?);
-    for order in orders {
-        let Some(item) = app.rounds.line(round_id, order).await? else {
-            tracing::error!(order_id = %order, round = %round_id, "a page names an order the round has no line for");
-            continue;
-        };
-        match (&item.fates, item.cancelled_at) {
-            (Some(_), _) => {}
-            (None, Some(_)) => settle_cancelled(app, &round, order, &item, envelope.at).await?,
-            (None, None) => decide_order(app, &round, &outcomes, order, &item, envelope.at).await?,
-        }
+    // Orders are independent (each safe to repeat): several at once, as a refund is a slow
+    // HTTP call. Every order is tried; the page fails (and is retried) if any did.
+    let settled: Vec<Result<(), Failure>> = stream::iter(orders)
+        .map(|order| settle_order(app, &round, &outcomes, order, envelope.at))
+        .buffer_unordered(ORDERS_AT_ONCE)
+        .collect()
+        .await;
+    settled.into_iter().collect()
+}
+
+/// Orders of a page decided at the same time.
+const ORDERS_AT_ONCE: usize = 8;
+
+async fn settle_order<O: OrderStore + RefundStore + Sync>(
+    app: &App<O>,
+    round: &Round,
+    outcomes: &[SkuOutcome],
+    order: &OrderId,
+    at: BusinessTime,
+) -> Result<(), Failure> {
+    let Some(item) = app.rounds.line(&round.round_id, order).await? else {
+        tracing::error!(order_id = %order, round = %round.round_id, "a page names an order the round has no line for");
+        return Ok(());
+    };
+    match (&item.fates, item.cancelled_at) {
+        (Some(_), _) => Ok(()),
+        (None, Some(_)) => settle_cancelled(app, round, order, &item, at).await,
+        (None, None) => decide_order(app, round, outcomes, order, &item, at).await,
     }
-    Ok(())
 }
 
 /// One order: refunds for its lines that do not go ahead, points for those that do, then the
@@ -62,27 +80,31 @@ async fn decide_order<O: OrderStore + RefundStore + Sync>(
     at: BusinessTime,
 ) -> Result<(), Failure> {
     let fates: Vec<LineFate> = item.lines.iter().map(|l| fate(outcomes, &l.sku)).collect();
-    let order = app
-        .orders
-        .get(order_id)
-        .await?
-        .ok_or_else(|| format!("no order {order_id}"))?;
-    for (i, (line, fate)) in item.lines.iter().zip(&fates).enumerate() {
-        if *fate == LineFate::Confirmed {
-            continue;
+    let amount = |wanted: LineFate| -> i64 {
+        let lines = item.lines.iter().zip(&fates);
+        lines
+            .filter(|(_, f)| **f == wanted)
+            .map(|(l, _)| l.amount_fen)
+            .sum()
+    };
+    let (confirmed, refunded) = (amount(LineFate::Confirmed), amount(LineFate::Refunded));
+    // The order (its payment) is read only when something goes back.
+    if refunded > 0 {
+        let order = app
+            .orders
+            .get(order_id)
+            .await?
+            .ok_or_else(|| format!("no order {order_id}"))?;
+        for (i, (line, fate)) in item.lines.iter().zip(&fates).enumerate() {
+            if *fate != LineFate::Refunded {
+                continue;
+            }
+            let id = RefundId::parse(&line_refund_id(order_id, i))?;
+            let reason = format!("{} 未成团，款项原路退回", line.name);
+            let asked = Refund::group_buy(&order, id, Fen::new(line.amount_fen), &reason, at);
+            refund(app, &order, asked, at).await?;
         }
-        let id = RefundId::parse(&line_refund_id(order_id, i))?;
-        let reason = format!("{} 未成团，款项原路退回", line.name);
-        let asked = Refund::group_buy(&order, id, Fen::new(line.amount_fen), &reason, at);
-        refund(app, &order, asked, at).await?;
     }
-    let confirmed: i64 = item
-        .lines
-        .iter()
-        .zip(&fates)
-        .filter(|(_, f)| **f == LineFate::Confirmed)
-        .map(|(l, _)| l.amount_fen)
-        .sum();
     let points = base_earn(Fen::new(confirmed));
     if points.is_positive() {
         let posting = PostingRequest::new(
@@ -106,7 +128,6 @@ async fn decide_order<O: OrderStore + RefundStore + Sync>(
         .set_fates(&round.round_id, order_id, &fates)
         .await?;
     tracing::info!(order_id = %order_id, round = %round.round_id, confirmed_fen = confirmed, points = points.value(), "order decided at the cutoff");
-    let refunded = order.amount_fen.value() - confirmed;
     notify(
         app,
         round,

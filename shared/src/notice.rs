@@ -67,6 +67,21 @@ pub async fn once<N: ReminderStore + Sync, M: Messenger>(
     };
     match messenger.send(&message, notice.at).await {
         Ok(()) => Notified::Sent,
-        Err(e) => Notified::Failed(e.to_string()),
+        Err(e) => {
+            // Not delivered: WeChat kept the consent, so the claim gives it back.
+            let released = reminders
+                .release(
+                    notice.member,
+                    notice.template,
+                    &notice.cause,
+                    notice.at,
+                    true,
+                )
+                .await;
+            match released {
+                Ok(()) => Notified::Failed(e.to_string()),
+                Err(r) => Notified::Failed(format!("{e}; and releasing the claim: {r}")),
+            }
+        }
     }
 }

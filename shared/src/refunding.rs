@@ -80,3 +80,52 @@ pub async fn start<R: RefundStore>(
         }
     }
 }
+
+/// What became of an automatic refund Linli owes (nobody is waiting at a counter for it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owed {
+    /// Asked of WeChat Pay (now or before); the money moves when it settles.
+    Asked,
+    /// WeChat Pay did not answer: recorded as requested, to be asked again by a retry.
+    Unanswered(String),
+    /// It cannot be made (WeChat Pay refused it, now or before, or less is left to refund):
+    /// recorded as a `refund_refused` anomaly for an operator to return the money by hand.
+    Refused(String),
+}
+
+/// Starts an automatic refund (group-buy lines, cancelled joins), never dropping one silently:
+/// a refund that cannot be made becomes an anomaly an operator sees (`linli-admin anomalies`).
+pub async fn owe<S: RefundStore + crate::store::orders::OrderStore>(
+    store: &S,
+    gateway: &PayGateway,
+    refund: Refund,
+    now: BusinessTime,
+) -> Result<Owed, StoreError> {
+    let (id, order, transaction_id, paid) = (
+        refund.refund_id.clone(),
+        refund.order_id.clone(),
+        refund.transaction_id.clone(),
+        refund.total_fen,
+    );
+    let why = match start(store, gateway, refund, now).await? {
+        Started::Asked(_) => return Ok(Owed::Asked),
+        Started::Existing(r) if r.state != RefundState::Failed => return Ok(Owed::Asked),
+        Started::Unavailable(why) => return Ok(Owed::Unanswered(why)),
+        Started::Existing(_) => "refused by WeChat Pay before".to_owned(),
+        Started::Refused { code, message } => format!("refused by WeChat Pay: {code} {message}"),
+        Started::TooMuch { refundable } => format!("only {refundable} left to refund"),
+        Started::NotPaid => "the order is not paid".to_owned(),
+    };
+    tracing::error!(refund = %id, order_id = %order, why, "refund owed but not made: recorded for an operator");
+    let anomaly = crate::order::Anomaly {
+        kind: crate::order::AnomalyKind::RefundRefused,
+        out_trade_no: order.to_string(),
+        transaction_id,
+        paid_fen: paid,
+        expected_fen: None,
+        detail: format!("refund {id}: {why}"),
+        recorded_at: now,
+    };
+    store.record_anomaly(&anomaly).await?;
+    Ok(Owed::Refused(why))
+}

@@ -223,7 +223,7 @@ async fn a_cancelled_join_gives_its_quantities_back_once_and_a_repeated_notify_c
         Counted::SoldOut(SkuId::parse("CAKE-SET").unwrap())
     );
 
-    // Five members leave or repeat their cancel at once: one withdrawal takes effect.
+    // The member's cancel arrives five times at once: one withdrawal takes effect.
     let mut tasks = Vec::new();
     for _ in 0..5 {
         let (store, round, order) = (store.clone(), round.clone(), order.clone());
@@ -261,7 +261,7 @@ async fn a_cancelled_join_gives_its_quantities_back_once_and_a_repeated_notify_c
         .count_paid(&round, &order, &member, &lines, paid)
         .await;
     assert_eq!(again.unwrap(), Counted::Already);
-    // The stock is back for others; the member may join again within the limit.
+    // The stock is back: another member's payment the maximum refused before is counted now.
     let now_counted = store
         .count_paid(&round, &other, &bob, &one_cake, paid)
         .await;

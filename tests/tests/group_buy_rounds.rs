@@ -10,9 +10,10 @@ use linli::groupbuy::RoundStatus;
 use linli::ids::TemplateId;
 use linli::store::rounds::DynamoRounds;
 use linli_e2e::rounds::{join, joined, pay, round_of, sku};
-use linli_e2e::{call, clock, eventually, fire, local_setting, login, stack_table, tag};
+use linli_e2e::{
+    call, clock, drained, eventually, fire, local_setting, login, stack_queue, stack_table, tag,
+};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 async fn cancel(token: &str, round: &str, order: &str) -> (u16, Value) {
     let path = format!("/api/group-buys/{round}/orders/{order}/cancel");
@@ -78,16 +79,11 @@ async fn a_member_leaves_a_round_before_its_cutoff_and_is_refunded_once() {
     }
     assert_eq!(joined(&id, 1).await, 0, "given back");
     assert_eq!(pay_refunds(&order).await.len(), 1);
-    // WeChat repeats the payment notify: still not counted.
-    let (status, _) = call(
-        "POST",
-        &format!("/_local/wechatpay/pay/{order}"),
-        None,
-        None,
-    )
-    .await;
-    assert!(status == 200 || status == 409, "{status}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // WeChat repeats the payment notify (handled before the stand-in answers): not counted.
+    let path = format!("/_local/wechatpay/pay/{order}");
+    let (status, again) = call("POST", &path, None, None).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["deliveries"][0]["accepted"], true, "{again}");
     assert_eq!(joined(&id, 1).await, 0);
 
     // Once the cutoff has begun a join stays.
@@ -212,7 +208,8 @@ async fn a_cutoff_stopped_mid_way_resumes_once_and_opens_the_templates_next_roun
     .await;
     let (status, _) = fire("GroupCutoffFunction", "Cutoff").await;
     assert_eq!(status, 200);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (sqs, points) = stack_queue("PointsPostingsQueue").await;
+    drained(&sqs, &points).await;
     let (_, me) = call("GET", "/api/me", Some(&ann), None).await;
     assert_eq!(me["available"], 176, "granted once: {me}");
     let path = format!("/_local/wechat/subscribe-messages?touser=o-{tag}a");
@@ -232,4 +229,93 @@ async fn a_cutoff_stopped_mid_way_resumes_once_and_opens_the_templates_next_roun
     assert_eq!(opened.status, RoundStatus::Open);
     assert_eq!(opened.template, Some(template.template_id.clone()));
     assert!(opened.cutoff_at > round.cutoff_at);
+}
+
+#[tokio::test]
+async fn concurrent_payments_never_take_a_capped_sku_past_its_maximum() {
+    let tag = tag();
+    let now = clock().await;
+    let (client, table) = stack_table("GroupBuysTable").await;
+    let rounds = DynamoRounds::new(client, table);
+    let round = round_of(&tag, now, 2, vec![sku("CAKE-SET", 1, Some(3))]);
+    rounds.create(&round).await.unwrap();
+    let id = format!("R-{tag}");
+    // Five members each place a join while nothing is paid yet: all are taken.
+    let mut orders = Vec::new();
+    for i in 0..5 {
+        let (token, _) = login(&format!("test:o-{tag}{i}:u-{tag}{i}")).await;
+        let (status, placed) = join(&token, &id, "CAKE-SET", 1).await;
+        assert_eq!(status, 201, "{placed}");
+        orders.push((token, placed["order_id"].as_str().unwrap().to_owned()));
+    }
+    // They all pay at once: three are counted, two are refunded in full automatically.
+    let mut payments = tokio::task::JoinSet::new();
+    for (_, order) in &orders {
+        let order = order.clone();
+        payments.spawn(async move { pay(&order).await });
+    }
+    while let Some(paid) = payments.join_next().await {
+        paid.unwrap();
+    }
+    let refunded = eventually(60, "every payment counted or refunded", || async {
+        let mut refunded = 0;
+        for (token, order) in &orders {
+            let (_, shown) = call("GET", &format!("/api/orders/{order}"), Some(token), None).await;
+            refunded += usize::from(!shown["refunds"].as_array()?.is_empty());
+        }
+        (joined(&id, 0).await + i64::try_from(refunded).unwrap() == 5).then_some(refunded)
+    })
+    .await;
+    assert_eq!(joined(&id, 0).await, 3, "never past the maximum");
+    assert_eq!(refunded, 2);
+}
+
+#[tokio::test]
+async fn a_cancelled_joins_refund_wechat_pay_did_not_take_is_seen_through_by_the_cutoff() {
+    let tag = tag();
+    let now = clock().await;
+    let (client, table) = stack_table("GroupBuysTable").await;
+    let rounds = DynamoRounds::new(client, table);
+    let round = round_of(&tag, now, 1, vec![sku("EGG-30", 1, None)]);
+    rounds.create(&round).await.unwrap();
+    let id = format!("R-{tag}");
+    let (ann, _) = login(&format!("test:o-{tag}a:u-{tag}a")).await;
+    let (status, placed) = join(&ann, &id, "EGG-30", 2).await;
+    assert_eq!(status, 201, "{placed}");
+    let order = placed["order_id"].as_str().unwrap().to_owned();
+    pay(&order).await;
+    eventually(30, "the paid join counted", || async {
+        (joined(&id, 0).await == 2).then_some(())
+    })
+    .await;
+    // WeChat Pay fails the refund call: the join is out of the round, its refund requested.
+    let fault = json!({ "mode": "fail", "count": 1, "status": 500 });
+    let (status, _) = call("POST", "/_local/wechatpay/fault", None, Some(fault)).await;
+    assert_eq!(status, 204);
+    let (status, left) = cancel(&ann, &id, &order).await;
+    assert_eq!(status, 202, "{left}");
+    assert_eq!(left["refunds"][0]["state"], "requested", "{left}");
+    assert_eq!(joined(&id, 0).await, 0);
+    assert!(pay_refunds(&order).await.is_empty());
+
+    // The cutoff asks again, once; the cancelled join counts nowhere in the outputs.
+    linli_e2e::advance("2h").await;
+    let closed = eventually(60, "the round closed", || async {
+        let (status, _) = fire("GroupCutoffFunction", "CatchUp").await;
+        assert_eq!(status, 200);
+        let (_, page) = call("GET", &format!("/api/group-buys/{id}"), None, None).await;
+        (page["status"] == "closed").then_some(page)
+    })
+    .await;
+    assert_eq!(closed["skus"][0]["joined"], 0);
+    let refunds = pay_refunds(&order).await;
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["out_refund_no"], format!("{order}-GC"));
+    assert_eq!(refunds[0]["refund_fee"], 17_600);
+    let metrics = rounds
+        .output(&round.round_id, "METRICS")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(metrics["orders"], 0, "{metrics}");
 }

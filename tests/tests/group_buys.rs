@@ -103,8 +103,10 @@ async fn paid_joins_count_within_limits_and_stock_and_a_payment_the_round_cannot
         None,
     )
     .await;
-    assert!(status == 200 || status == 409, "{status}");
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        status, 200,
+        "the stand-in repeats the notify and answers once it is handled"
+    );
     assert_eq!(joined(&id, 1).await, 2);
     let (_, me) = call("GET", "/api/me", Some(&ann), None).await;
     assert_eq!(
@@ -262,6 +264,5 @@ async fn the_cutoff_confirms_the_skus_that_met_their_minimum_refunds_the_rest_on
     // A third trigger changes nothing: still one refund each.
     let (status, _) = linli_e2e::fire("GroupCutoffFunction", "Cutoff").await;
     assert_eq!(status, 200);
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     assert_eq!(refunds(bob.clone(), bob_order.clone()).await.len(), 1);
 }

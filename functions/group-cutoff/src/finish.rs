@@ -1,7 +1,7 @@
 //! Finishing a round once every order is decided: the delivery batch written page by page as
 //! the orders are read (`BATCH#<community>#PAGE#<n>`, 200 handouts each, so memory stays one
-//! page whatever the round's size), then the purchase list and the metrics, the template's next
-//! round, and the round closed. Safe to repeat: every item is rewritten with the same content.
+//! page whatever the round's size), then the purchase list and the metrics, and the round
+//! closed. Safe to repeat: every item is rewritten with the same content.
 
 use crate::{App, PAGE};
 use linli::groupbuy::cutoff::decide;
@@ -65,11 +65,7 @@ impl Batch {
 }
 
 /// Every order decided: the round's outputs, then closed.
-pub(crate) async fn finish<O>(
-    app: &App<O>,
-    round: &Round,
-    now: BusinessTime,
-) -> Result<(), StoreError> {
+pub(crate) async fn finish<O>(app: &App<O>, round: &Round) -> Result<(), StoreError> {
     let id = &round.round_id;
     let outcomes = decide(round, &app.rounds.joined(id).await?);
     let mut tally = Tally::default();
@@ -102,7 +98,6 @@ pub(crate) async fn finish<O>(
     }
     batch.flush(app).await?;
     write_totals(app, round, &outcomes, &tally).await?;
-    open_next(app, round, now).await?;
     app.rounds
         .advance(id, RoundStatus::Closing, RoundStatus::Closed)
         .await?;
@@ -110,10 +105,15 @@ pub(crate) async fn finish<O>(
     Ok(())
 }
 
-/// A round of a recurring template opens the template's next round — once: its id is fixed
-/// by its date — unless the template was stopped. Normally the one after this cutoff; when
+/// A round of a recurring template opens the template's next round when its cutoff begins —
+/// once: its id is fixed by its date — unless the template was stopped. (At the cutoff, not
+/// when the round closes: a page stuck in the DLQ must not hold next week's round back.) Normally the one after this cutoff; when
 /// that one's cutoff already passed (the close ran late), the next still ahead.
-async fn open_next<O>(app: &App<O>, round: &Round, now: BusinessTime) -> Result<(), StoreError> {
+pub(crate) async fn open_next<O>(
+    app: &App<O>,
+    round: &Round,
+    now: BusinessTime,
+) -> Result<(), StoreError> {
     let Some(template_id) = &round.template else {
         return Ok(());
     };

@@ -16,7 +16,8 @@
 //! - **Outputs** (when every order is decided): the purchase list `LIST#<store>`, the delivery
 //!   batch `BATCH#<community>#PAGE#<n>` (200 orders' handouts a page, `finish.rs`) and `METRICS` (orders, GMV,
 //!   confirmed and refunded fen, fill rate per SKU), each a JSON `body`, built page by page.
-//!   A round of a recurring template then opens the template's next round (`<template>-<date>`).
+//! - **Recurring rounds**: a due round of a template opens the template's next round
+//!   (`<template>-<date>`) as its cutoff begins.
 //! - **Notices**: each decided order's member is told the outcome by a subscribe message
 //!   (`WECHAT_TEMPLATE_GROUP_BUY`, once per order, when they consented).
 
@@ -180,6 +181,7 @@ async fn close<O>(
         tracing::info!(round = %id, "round closing: no more joins counted");
         app.faults.trip(&format!("cutoff-close-{id}"))?;
     }
+    finish::open_next(app, &round, now).await?;
     let mut sent = 0;
     let mut after = None;
     loop {
@@ -205,7 +207,7 @@ async fn close<O>(
         tracing::info!(round = %id, pages = sent, "cutoff pages sent");
         return Ok((sent, false));
     }
-    finish::finish(app, &round, now).await?;
+    finish::finish(app, &round).await?;
     Ok((0, true))
 }
 

@@ -13,7 +13,7 @@ use linli::money::Fen;
 use linli::notice::{self, Notice, Notified};
 use linli::order::{Order, Refund};
 use linli::queue::{Envelope, Message};
-use linli::refunding::{self, Started};
+use linli::refunding::{self, Owed};
 use linli::rules::base_earn;
 use linli::store::orders::OrderStore;
 use linli::store::refunds::RefundStore;
@@ -120,14 +120,8 @@ async fn decide_order<O: OrderStore + RefundStore + Sync>(
             .send(&app.settings.points_queue, &Envelope::posting(posting))
             .await?;
     }
-    // Stopped here, the order's refunds are asked and its points sent but its fates are not
-    // recorded: the retried page must do neither twice.
-    app.faults
-        .trip(&format!("cutoff-page-{}", round.round_id))?;
-    app.rounds
-        .set_fates(&round.round_id, order_id, &fates)
-        .await?;
-    tracing::info!(order_id = %order_id, round = %round.round_id, confirmed_fen = confirmed, points = points.value(), "order decided at the cutoff");
+    // Before the fates: a retried page tells the member again, and the notice's claim keeps it
+    // to one message; after them, a crash in between would lose it.
     notify(
         app,
         round,
@@ -137,6 +131,14 @@ async fn decide_order<O: OrderStore + RefundStore + Sync>(
         at,
     )
     .await;
+    // Stopped here, the order's refunds are asked, its points sent and its notice claimed, but
+    // its fates are not recorded: the retried page must do none of them twice.
+    app.faults
+        .trip(&format!("cutoff-page-{}", round.round_id))?;
+    app.rounds
+        .set_fates(&round.round_id, order_id, &fates)
+        .await?;
+    tracing::info!(order_id = %order_id, round = %round.round_id, confirmed_fen = confirmed, points = points.value(), "order decided at the cutoff");
     Ok(())
 }
 
@@ -150,17 +152,16 @@ async fn notify<O>(
     (confirmed_fen, refunded_fen): (i64, i64),
     at: BusinessTime,
 ) {
-    let handover = match round.handover {
-        Handover::Pickup => "到店自提",
-        Handover::Delivery => "送货上门",
+    // Subscribe-message values: `thing` at most 20 characters, `phrase` at most 5.
+    let thing = |text: &str| text.chars().take(20).collect::<String>();
+    let (outcome, next) = match (confirmed_fen > 0, refunded_fen > 0) {
+        (true, false) => ("成团成功", "按时提货"),
+        (true, true) => ("部分成团", "未成团商品退款已发起"),
+        _ => ("未成团", "全部款项退款已发起"),
     };
-    let outcome = match (confirmed_fen > 0, refunded_fen > 0) {
-        (true, false) => format!("成团成功，{} {handover}", round.fulfil_on),
-        (true, true) => format!(
-            "部分成团，未成团商品已退款 {}",
-            Fen::new(refunded_fen).yuan()
-        ),
-        _ => format!("未成团，已原路退款 {}", Fen::new(refunded_fen).yuan()),
+    let handover = match round.handover {
+        Handover::Pickup => format!("{} 到店自提", round.fulfil_on.format("%m-%d")),
+        Handover::Delivery => format!("{} 送货上门", round.fulfil_on.format("%m-%d")),
     };
     let notice = Notice {
         member,
@@ -168,10 +169,15 @@ async fn notify<O>(
         cause: format!("group:{}:{order_id}", round.round_id),
         page: format!("pages/orders/detail?id={order_id}"),
         data: BTreeMap::from([
-            ("thing1".to_owned(), round.title.clone()),
-            ("thing2".to_owned(), outcome),
+            ("thing1".to_owned(), thing(&round.title)),
+            ("phrase2".to_owned(), outcome.to_owned()),
             ("amount3".to_owned(), Fen::new(confirmed_fen).yuan()),
-            ("character_string4".to_owned(), order_id.to_string()),
+            ("amount4".to_owned(), Fen::new(refunded_fen).yuan()),
+            (
+                "thing5".to_owned(),
+                thing(if confirmed_fen > 0 { &handover } else { next }),
+            ),
+            ("thing6".to_owned(), thing(next)),
         ]),
         at,
     };
@@ -210,7 +216,8 @@ async fn settle_cancelled<O: OrderStore + RefundStore + Sync>(
 }
 
 /// Asks for one refund of `order` (or again, if still requested): an error when WeChat Pay
-/// did not answer, so the page is retried.
+/// did not answer, so the page is retried. One that cannot be made is an anomaly for an
+/// operator (`refunding::owe`), and the order's decision stands.
 async fn refund<O: OrderStore + RefundStore + Sync>(
     app: &App<O>,
     order: &Order,
@@ -220,12 +227,8 @@ async fn refund<O: OrderStore + RefundStore + Sync>(
     let Some(refund) = refund else {
         return Err(format!("order {} counted but not paid", order.order_id).into());
     };
-    match refunding::start(&app.orders, &app.pay, refund, at).await? {
-        Started::Asked(_) | Started::Existing(_) => {}
-        Started::Unavailable(why) => return Err(format!("refund not asked yet: {why}").into()),
-        other => {
-            tracing::error!(order_id = %order.order_id, outcome = ?other, "group-buy refund not made: an operator must look");
-        }
+    match refunding::owe(&app.orders, &app.pay, refund, at).await? {
+        Owed::Asked | Owed::Refused(_) => Ok(()),
+        Owed::Unanswered(why) => Err(format!("refund not asked yet: {why}").into()),
     }
-    Ok(())
 }

@@ -3,8 +3,9 @@
 //!   first, so it can no longer be paid).
 //! - A paid join is taken back out of the round (`store::rounds::withdraw`: its quantities stop
 //!   counting, in one transaction that checks the round is still open), then the whole payment
-//!   is refunded under `<order>-GC` — once, however often the member asks. Should the refund
-//!   not be asked (WeChat Pay unavailable), the cutoff sees it through.
+//!   is refunded under `<order>-GC` — once, however often the member asks: 200. Should WeChat
+//!   Pay not answer, 202 (the refund stays requested and the cutoff asks again); should it
+//!   refuse, 502 `refund_refused` and an anomaly for the store to refund by hand.
 //! - 409 `round_closed` once the cutoff has begun (the join is then confirmed or refunded with
 //!   the round), `payment_not_counted` while the payment's notify is still being processed,
 //!   `already_refunded` for a payment the round refused; 404 for another member's order or an
@@ -18,7 +19,7 @@ use lambda_http::{Body, Request, Response};
 use linli::groupbuy::cutoff::LineFate;
 use linli::ids::RoundId;
 use linli::order::{Order, OrderStatus, Refund};
-use linli::refunding::{self, Started};
+use linli::refunding::{self, Owed};
 use linli::store::ledger::LedgerStore;
 use linli::store::orders::OrderStore;
 use linli::store::refunds::RefundStore;
@@ -87,7 +88,9 @@ pub async fn cancel<L: LedgerStore, M, C, O: OrderStore + RefundStore>(
     refund(app, &order, &round_id, now).await
 }
 
-/// Refunds the whole payment of a withdrawn join and records its lines as cancelled.
+/// Refunds the whole payment of a withdrawn join and records its lines as cancelled: 200 once
+/// asked, 202 when WeChat Pay did not answer (the cutoff asks again), 502 `refund_refused` when
+/// it cannot be made (an anomaly for the store to refund by hand).
 async fn refund<L, M, C, O: OrderStore + RefundStore>(
     app: &App<L, M, C, O>,
     order: &Order,
@@ -98,37 +101,40 @@ async fn refund<L, M, C, O: OrderStore + RefundStore>(
         Ok(Some(refund)) => refund,
         Ok(None) | Err(_) => {
             tracing::error!(order_id = %order.order_id, "withdrawn join without a refundable payment: an operator must look");
-            return shown(app, order).await;
+            return shown(app, order, StatusCode::OK).await;
         }
     };
-    match refunding::start(&app.orders, &app.pay, refund, now).await {
-        Ok(Started::Asked(_) | Started::Existing(_)) => {
-            let lines = match app.rounds.line(round_id, &order.order_id).await {
-                Ok(line) => line.map_or(0, |l| l.lines.len()),
-                Err(e) => return store_failed(&e),
-            };
-            let fates = vec![LineFate::Cancelled; lines];
-            if let Err(e) = app
-                .rounds
-                .set_fates(round_id, &order.order_id, &fates)
-                .await
-            {
-                // The cutoff records them (and finds the refund asked).
-                tracing::warn!(order_id = %order.order_id, error = %e, "cancelled join's fates not recorded now");
-            }
-        }
-        Ok(Started::Unavailable(why)) => {
+    let status = match refunding::owe(&app.orders, &app.pay, refund, now).await {
+        Ok(Owed::Asked) => StatusCode::OK,
+        Ok(Owed::Unanswered(why)) => {
             tracing::warn!(order_id = %order.order_id, why, "cancelled join's refund not asked yet: the cutoff asks again");
+            return shown(app, order, StatusCode::ACCEPTED).await;
         }
-        Ok(other) => {
-            tracing::error!(order_id = %order.order_id, outcome = ?other, "cancelled join not refunded: an operator must look");
+        Ok(Owed::Refused(why)) => {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "refund_refused",
+                &format!("the join is cancelled but WeChat Pay refused its refund ({why}); the store refunds it by hand"),
+                None,
+            )
         }
-        Err(e) => {
-            tracing::warn!(order_id = %order.order_id, error = %e, "cancelled join's refund not recorded: the cutoff records it");
-        }
+        Err(e) => return store_failed(&e),
+    };
+    let lines = match app.rounds.line(round_id, &order.order_id).await {
+        Ok(line) => line.map_or(0, |l| l.lines.len()),
+        Err(e) => return store_failed(&e),
+    };
+    let fates = vec![LineFate::Cancelled; lines];
+    if let Err(e) = app
+        .rounds
+        .set_fates(round_id, &order.order_id, &fates)
+        .await
+    {
+        // The cutoff records them (and finds the refund asked).
+        tracing::warn!(order_id = %order.order_id, error = %e, "cancelled join's fates not recorded now");
     }
     match app.orders.get(&order.order_id).await {
-        Ok(Some(now_order)) => shown(app, &now_order).await,
+        Ok(Some(now_order)) => shown(app, &now_order, status).await,
         Ok(None) => not_found("order_not_found", "no such order"),
         Err(e) => store_failed(&e),
     }
@@ -137,9 +143,10 @@ async fn refund<L, M, C, O: OrderStore + RefundStore>(
 async fn shown<L, M, C, O: OrderStore + RefundStore>(
     app: &App<L, M, C, O>,
     order: &Order,
+    status: StatusCode,
 ) -> Response<Body> {
     match with_refunds(app, order).await {
-        Ok(body) => reply(StatusCode::OK, body),
+        Ok(body) => reply(status, body),
         Err(e) => store_failed(&e),
     }
 }

@@ -80,7 +80,7 @@ async fn refuse<O: OrderStore + RefundStore>(
         return success();
     };
     let anomaly = Anomaly {
-        kind: AnomalyKind::LatePayment,
+        kind: AnomalyKind::JoinRefused,
         out_trade_no: order.order_id.to_string(),
         transaction_id: payment.transaction_id.clone(),
         paid_fen: order.amount_fen,

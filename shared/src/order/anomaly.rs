@@ -21,6 +21,12 @@ pub enum AnomalyKind {
     /// A payment for a delivery whose fee's points hold had lapsed (voided at its expiry before
     /// the payment came): the fee is waived, the delivery goes ahead.
     HoldLapsed,
+    /// A paid group-buy join its round could not take (the cutoff began, the SKU sold out, the
+    /// member's limit): refunded in full automatically.
+    JoinRefused,
+    /// A refund Linli owes that WeChat Pay refused (or that found less left to refund than it
+    /// asked): the money must go back by hand (`linli-admin refund`).
+    RefundRefused,
 }
 
 impl AnomalyKind {
@@ -31,6 +37,8 @@ impl AnomalyKind {
             Self::DoublePayment => "double_payment",
             Self::UnknownOrder => "unknown_order",
             Self::HoldLapsed => "hold_lapsed",
+            Self::JoinRefused => "join_refused",
+            Self::RefundRefused => "refund_refused",
         }
     }
 }

@@ -145,11 +145,23 @@ impl DynamoRounds {
         let Some(failed) = self.transact(items).await? else {
             return Ok(Some(Withdrawn::Withdrawn));
         };
-        match failed.iter().position(|f| *f) {
-            None => Ok(None),
-            Some(0) => Ok(Some(Withdrawn::Already)),
-            Some(1) => Ok(Some(Withdrawn::Closed)),
-            Some(_) => Err(StoreError::Corrupt {
+        let failed_at = |i: usize| failed.get(i).copied().unwrap_or(false);
+        if failed_at(1) {
+            // The cutoff began (its fates may be recorded too): the join stays.
+            return Ok(Some(Withdrawn::Closed));
+        }
+        if failed_at(0) {
+            // Changed since it was read: cancelled meanwhile, or decided by the cutoff.
+            let now_line = self.line(&round.round_id, order).await?;
+            return Ok(Some(match now_line {
+                Some(l) if l.fates.is_some() && l.cancelled_at.is_none() => Withdrawn::Closed,
+                Some(l) if l.cancelled_at.is_some() => Withdrawn::Already,
+                _ => Withdrawn::NotCounted,
+            }));
+        }
+        match failed.iter().any(|f| *f) {
+            false => Ok(None),
+            true => Err(StoreError::Corrupt {
                 key: format!("{pk}/LINE#{order}"),
                 why: "a counter holds less than the join it would give back".into(),
             }),

@@ -188,28 +188,31 @@ where
     }
 }
 
+/// Messages the queue holds, visible or in flight (an unreadable answer counts as one).
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u32 {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let attrs = out.attributes.unwrap_or_default();
+    let count = |a: A| {
+        attrs
+            .get(&a)
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(1)
+    };
+    count(A::ApproximateNumberOfMessages) + count(A::ApproximateNumberOfMessagesNotVisible)
+}
+
 /// Waits until the queue has nothing visible or in flight (its messages were handled).
 pub async fn drained(sqs: &aws_sdk_sqs::Client, url: &str) {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
     eventually(30, "the queue to drain", || async {
-        let out = sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .unwrap();
-        let attrs = out.attributes.unwrap_or_default();
-        let count = |a: A| {
-            attrs
-                .get(&a)
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(1)
-        };
-        (count(A::ApproximateNumberOfMessages) + count(A::ApproximateNumberOfMessagesNotVisible)
-            == 0)
-            .then_some(())
+        (queue_depth(sqs, url).await == 0).then_some(())
     })
     .await
 }

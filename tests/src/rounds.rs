@@ -70,3 +70,47 @@ pub async fn joined(round: &str, index: usize) -> i64 {
     let (_, page) = call("GET", &format!("/api/group-buys/{round}"), None, None).await;
     page["skus"][index]["joined"].as_i64().unwrap_or(-1)
 }
+
+/// A round of its own in the stack's GroupBuys table (`round_of`), created; with its store.
+pub async fn open_round(
+    tag: &str,
+    hours: i64,
+    skus: Vec<RoundSku>,
+) -> (linli::store::rounds::DynamoRounds, Round) {
+    let (client, table) = crate::stack_table("GroupBuysTable").await;
+    let rounds = linli::store::rounds::DynamoRounds::new(client, table);
+    let round = round_of(tag, crate::clock().await, hours, skus);
+    assert!(rounds.create(&round).await.unwrap());
+    (rounds, round)
+}
+
+/// Places a join of `items` (`[{sku, qty}]`) for the member; answers its order id (201).
+pub async fn placed(token: &str, round: &str, items: serde_json::Value) -> String {
+    let body = serde_json::json!({ "items": items });
+    let path = format!("/api/group-buys/{round}/orders");
+    let (status, placed) = call("POST", &path, Some(token), Some(body)).await;
+    assert_eq!(status, 201, "{placed}");
+    placed["order_id"].as_str().unwrap().to_owned()
+}
+
+/// Joins `qty` of the round's SKU number `index`, pays, and waits until the SKU's paid count
+/// is `joined_after`; answers the order id.
+pub async fn paid_join(
+    token: &str,
+    round: &str,
+    (index, sku, qty): (usize, &str, i64),
+    joined_after: i64,
+) -> String {
+    let order = placed(
+        token,
+        round,
+        serde_json::json!([{ "sku": sku, "qty": qty }]),
+    )
+    .await;
+    pay(&order).await;
+    crate::eventually(30, "the paid join counted", || async {
+        (joined(round, index).await == joined_after).then_some(())
+    })
+    .await;
+    order
+}

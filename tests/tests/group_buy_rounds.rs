@@ -9,7 +9,7 @@ use linli::groupbuy::template::Template;
 use linli::groupbuy::RoundStatus;
 use linli::ids::TemplateId;
 use linli::store::rounds::DynamoRounds;
-use linli_e2e::rounds::{join, joined, pay, round_of, sku};
+use linli_e2e::rounds::{join, joined, open_round, paid_join, pay, placed, round_of, sku};
 use linli_e2e::{
     call, clock, drained, eventually, fire, local_setting, login, stack_queue, stack_table, tag,
 };
@@ -30,28 +30,13 @@ async fn pay_refunds(order: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_member_leaves_a_round_before_its_cutoff_and_is_refunded_once() {
     let tag = tag();
-    let now = clock().await;
-    let (client, table) = stack_table("GroupBuysTable").await;
-    let rounds = DynamoRounds::new(client, table);
-    let round = round_of(
-        &tag,
-        now,
-        2,
-        vec![sku("EGG-30", 20, None), sku("CAKE-SET", 2, Some(3))],
-    );
-    rounds.create(&round).await.unwrap();
+    let skus = vec![sku("EGG-30", 20, None), sku("CAKE-SET", 2, Some(3))];
+    let (rounds, round) = open_round(&tag, 2, skus).await;
     let id = format!("R-{tag}");
     let (ann, _) = login(&format!("test:o-{tag}a:u-{tag}a")).await;
     let (bob, _) = login(&format!("test:o-{tag}b:u-{tag}b")).await;
 
-    let (status, placed) = join(&ann, &id, "CAKE-SET", 2).await;
-    assert_eq!(status, 201, "{placed}");
-    let order = placed["order_id"].as_str().unwrap().to_owned();
-    pay(&order).await;
-    eventually(30, "the paid join counted", || async {
-        (joined(&id, 1).await == 2).then_some(())
-    })
-    .await;
+    let order = paid_join(&ann, &id, (1, "CAKE-SET", 2), 2).await;
     // Bob's join is not paid yet: leaving cancels it like any pending order.
     let (status, placed) = join(&bob, &id, "CAKE-SET", 1).await;
     assert_eq!(status, 201, "{placed}");
@@ -152,19 +137,9 @@ async fn a_cutoff_stopped_mid_way_resumes_once_and_opens_the_templates_next_roun
     let consent = json!({ local_setting("WECHAT_TEMPLATE_GROUP_BUY"): "accept" });
     let (status, body) = call("POST", "/api/me/subscriptions", Some(&ann), Some(consent)).await;
     assert_eq!(status, 200, "{body}");
-    let body = json!({ "items": [{ "sku": "EGG-30", "qty": 2 }, { "sku": "CAKE-SET", "qty": 1 }] });
-    let (status, placed) = call(
-        "POST",
-        &format!("/api/group-buys/{id}/orders"),
-        Some(&ann),
-        Some(body),
-    )
-    .await;
-    assert_eq!(status, 201, "{placed}");
-    let ann_order = placed["order_id"].as_str().unwrap().to_owned();
-    let (status, placed) = join(&bob, &id, "CAKE-SET", 1).await;
-    assert_eq!(status, 201, "{placed}");
-    let bob_order = placed["order_id"].as_str().unwrap().to_owned();
+    let items = json!([{ "sku": "EGG-30", "qty": 2 }, { "sku": "CAKE-SET", "qty": 1 }]);
+    let ann_order = placed(&ann, &id, items).await;
+    let bob_order = placed(&bob, &id, json!([{ "sku": "CAKE-SET", "qty": 1 }])).await;
     for order in [&ann_order, &bob_order] {
         pay(order).await;
     }
@@ -273,21 +248,10 @@ async fn concurrent_payments_never_take_a_capped_sku_past_its_maximum() {
 #[tokio::test]
 async fn a_cancelled_joins_refund_wechat_pay_did_not_take_is_seen_through_by_the_cutoff() {
     let tag = tag();
-    let now = clock().await;
-    let (client, table) = stack_table("GroupBuysTable").await;
-    let rounds = DynamoRounds::new(client, table);
-    let round = round_of(&tag, now, 1, vec![sku("EGG-30", 1, None)]);
-    rounds.create(&round).await.unwrap();
+    let (rounds, round) = open_round(&tag, 1, vec![sku("EGG-30", 1, None)]).await;
     let id = format!("R-{tag}");
     let (ann, _) = login(&format!("test:o-{tag}a:u-{tag}a")).await;
-    let (status, placed) = join(&ann, &id, "EGG-30", 2).await;
-    assert_eq!(status, 201, "{placed}");
-    let order = placed["order_id"].as_str().unwrap().to_owned();
-    pay(&order).await;
-    eventually(30, "the paid join counted", || async {
-        (joined(&id, 0).await == 2).then_some(())
-    })
-    .await;
+    let order = paid_join(&ann, &id, (0, "EGG-30", 2), 2).await;
     // WeChat Pay fails the refund call: the join is out of the round, its refund requested.
     let fault = json!({ "mode": "fail", "count": 1, "status": 500 });
     let (status, _) = call("POST", "/_local/wechatpay/fault", None, Some(fault)).await;

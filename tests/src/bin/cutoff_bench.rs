@@ -20,7 +20,7 @@ use linli::groupbuy::join::JoinLine;
 use linli::groupbuy::{Handover, Round, RoundSku, RoundStatus, SkuKind};
 use linli::ids::{MemberId, RoundId, SkuId, StoreId};
 use linli::store::rounds::DynamoRounds;
-use linli_e2e::{call, clock, fire, stack_queue, stack_table, tag};
+use linli_e2e::{call, clock, fire, queue_depth, stack_queue, stack_table, tag};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -171,7 +171,7 @@ async fn run(lines: usize) -> Row {
             "round {id} not closed within an hour"
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if !queue_empty(&sqs, &pages).await {
+        if queue_depth(&sqs, &pages).await > 0 {
             continue;
         }
         cutoff_s = if cutoff_s == 0.0 {
@@ -197,26 +197,6 @@ async fn run(lines: usize) -> Row {
         close_s,
         rss_mib: peak_rss_kib().map(|k| k as f64 / 1024.0),
     }
-}
-
-async fn queue_empty(sqs: &aws_sdk_sqs::Client, url: &str) -> bool {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap();
-    let attrs = out.attributes.unwrap_or_default();
-    let count = |a: A| {
-        attrs
-            .get(&a)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(1)
-    };
-    count(A::ApproximateNumberOfMessages) + count(A::ApproximateNumberOfMessagesNotVisible) == 0
 }
 
 #[tokio::main]

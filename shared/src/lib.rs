@@ -22,6 +22,7 @@ pub mod pos;
 pub mod queue;
 pub mod refunding;
 pub mod rules;
+pub mod secrets;
 pub mod session;
 pub mod store;
 pub mod time;

@@ -197,13 +197,24 @@ async fn a_cutoff_stopped_mid_way_resumes_once_and_opens_the_templates_next_roun
         .collect();
     assert_eq!(notices.len(), 1, "{sent}");
 
-    // The template's next round is open.
-    let next = template.instance(round.cutoff_at, round.cutoff_at).unwrap();
-    let opened = rounds.get(&next.round_id).await.unwrap();
-    let opened = opened.unwrap_or_else(|| panic!("{} not opened", next.round_id));
-    assert_eq!(opened.status, RoundStatus::Open);
-    assert_eq!(opened.template, Some(template.template_id.clone()));
-    assert!(opened.cutoff_at > round.cutoff_at);
+    // The template's next round is open, once: the first of its cutoffs still ahead when this
+    // round's cutoff ran, under the id its date fixes (the runs after opened nothing more).
+    let weeks_on = round.cutoff_at.plus_ms(14 * 24 * 3_600_000);
+    let opened: Vec<_> = rounds
+        .due(weeks_on)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.template.as_ref() == Some(&template.template_id))
+        .collect();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let next = &opened[0];
+    assert_eq!(next.status, RoundStatus::Open);
+    assert!(next.cutoff_at > round.cutoff_at);
+    let expected = template
+        .instance(next.cutoff_at.plus_ms(-1), next.cutoff_at)
+        .unwrap();
+    assert_eq!(next.round_id, expected.round_id, "named by its date");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use compensation_grant::{handle, App};
 use lambda_runtime::{service_fn, Error};
-use linli::config::{required, ProcessEnv};
+use linli::config::required;
 use linli::courier::client::{CourierConfig, Couriers};
 use linli::queue::Publisher;
 use linli::rules::reminders::ReminderTemplates;
@@ -17,17 +17,18 @@ use linli::wechat::subscribe::WechatMessenger;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     linli::log::init_json();
-    let couriers = Couriers::new(CourierConfig::from_source(&ProcessEnv)?)?;
-    let templates = ReminderTemplates::from_source(&ProcessEnv)?;
-    let dead_letters = required(&ProcessEnv, "QUEUE_COMPENSATIONS_DLQ")?;
-    let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
-    let messenger = WechatMessenger::from_source(&ProcessEnv)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let env = &linli::secrets::Settings::load(&aws).await?;
+    let couriers = Couriers::new(CourierConfig::from_source(env)?)?;
+    let templates = ReminderTemplates::from_source(env)?;
+    let dead_letters = required(env, "QUEUE_COMPENSATIONS_DLQ")?;
+    let ledger_table = required(env, "TABLE_LEDGER")?;
+    let messenger = WechatMessenger::from_source(env)?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
-        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
+        orders: DynamoOrders::new(dynamodb.clone(), required(env, "TABLE_ORDERS")?),
         ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
-        rules: DynamoDeliveryRules::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CONFIG")?),
+        rules: DynamoDeliveryRules::new(dynamodb.clone(), required(env, "TABLE_CONFIG")?),
         reminders: DynamoReminders::new(dynamodb, ledger_table),
         messenger,
         templates,

@@ -4,7 +4,7 @@
 
 use courier_dispatch::{handle, App};
 use lambda_runtime::{service_fn, Error};
-use linli::config::{required, ProcessEnv};
+use linli::config::required;
 use linli::courier::client::{CourierConfig, Couriers};
 use linli::paying::{PayConfig, PayGateway};
 use linli::queue::Publisher;
@@ -16,22 +16,23 @@ use linli::store::orders::DynamoOrders;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     linli::log::init_json();
-    let couriers = Couriers::new(CourierConfig::from_source(&ProcessEnv)?)?;
-    let dead_letters = required(&ProcessEnv, "QUEUE_COURIER_DISPATCH_DLQ")?;
-    let queues = linli::courier::follow::Queues {
-        dispatch: required(&ProcessEnv, "QUEUE_COURIER_DISPATCH")?,
-        compensations: required(&ProcessEnv, "QUEUE_COMPENSATIONS")?,
-    };
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let env = &linli::secrets::Settings::load(&aws).await?;
+    let couriers = Couriers::new(CourierConfig::from_source(env)?)?;
+    let dead_letters = required(env, "QUEUE_COURIER_DISPATCH_DLQ")?;
+    let queues = linli::courier::follow::Queues {
+        dispatch: required(env, "QUEUE_COURIER_DISPATCH")?,
+        compensations: required(env, "QUEUE_COMPENSATIONS")?,
+    };
     let publisher = Publisher::new(aws_sdk_sqs::Client::new(&aws));
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
-        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
-        catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
-        ledger: DynamoLedger::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_LEDGER")?),
-        rules: DynamoDeliveryRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
+        orders: DynamoOrders::new(dynamodb.clone(), required(env, "TABLE_ORDERS")?),
+        catalog: DynamoCatalog::new(dynamodb.clone(), required(env, "TABLE_CATALOG")?),
+        ledger: DynamoLedger::new(dynamodb.clone(), required(env, "TABLE_LEDGER")?),
+        rules: DynamoDeliveryRules::new(dynamodb, required(env, "TABLE_CONFIG")?),
         couriers,
-        pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
+        pay: PayGateway::new(PayConfig::from_source(env)?)?,
         dead_letters: Some((publisher.clone(), dead_letters)),
         effects: Some((publisher, queues)),
     };

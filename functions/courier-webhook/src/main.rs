@@ -2,7 +2,7 @@
 
 use courier_webhook::{handle, App};
 use lambda_http::{service_fn, Error};
-use linli::config::{required, ProcessEnv};
+use linli::config::required;
 use linli::courier::client::CourierConfig;
 use linli::courier::follow::Queues;
 use linli::queue::Publisher;
@@ -11,16 +11,17 @@ use linli::store::orders::DynamoOrders;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     linli::log::init_json();
-    let couriers = CourierConfig::from_source(&ProcessEnv)?;
-    let queues = Queues {
-        dispatch: required(&ProcessEnv, "QUEUE_COURIER_DISPATCH")?,
-        compensations: required(&ProcessEnv, "QUEUE_COMPENSATIONS")?,
-    };
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let env = &linli::secrets::Settings::load(&aws).await?;
+    let couriers = CourierConfig::from_source(env)?;
+    let queues = Queues {
+        dispatch: required(env, "QUEUE_COURIER_DISPATCH")?,
+        compensations: required(env, "QUEUE_COMPENSATIONS")?,
+    };
     let app = App {
         orders: DynamoOrders::new(
             aws_sdk_dynamodb::Client::new(&aws),
-            required(&ProcessEnv, "TABLE_ORDERS")?,
+            required(env, "TABLE_ORDERS")?,
         ),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         couriers,

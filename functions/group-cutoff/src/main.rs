@@ -4,7 +4,7 @@
 
 use group_cutoff::{handle, App, Settings};
 use lambda_runtime::{service_fn, Error};
-use linli::config::{required, ProcessEnv};
+use linli::config::required;
 use linli::faults::Faults;
 use linli::paying::{PayConfig, PayGateway};
 use linli::queue::Publisher;
@@ -15,12 +15,12 @@ use linli::wechat::subscribe::WechatMessenger;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     linli::log::init_json();
-    let env = &ProcessEnv;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let env = &linli::secrets::Settings::load(&aws).await?;
     let settings = Settings {
         pages_queue: required(env, "QUEUE_CUTOFF_PAGES")?,
         points_queue: required(env, "QUEUE_POINTS_POSTINGS")?,
     };
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
         rounds: DynamoRounds::new(dynamodb.clone(), required(env, "TABLE_GROUP_BUYS")?),

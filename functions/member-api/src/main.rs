@@ -1,7 +1,7 @@
 //! Wiring only: configuration and clients built once, then the handler in `lib.rs`.
 
 use lambda_http::{service_fn, Error};
-use linli::config::{required, ProcessEnv};
+use linli::config::required;
 use linli::paying::{PayConfig, PayGateway};
 use linli::store::catalog::DynamoCatalog;
 use linli::store::delivery_rules::DynamoDeliveryRules;
@@ -16,27 +16,28 @@ use member_api::{handle, App, Settings};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     linli::log::init_json();
-    let settings = Settings::from_source(&ProcessEnv)?;
-    let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let env = &linli::secrets::Settings::load(&aws).await?;
+    let settings = Settings::from_source(env)?;
+    let ledger_table = required(env, "TABLE_LEDGER")?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let config_table = required(&ProcessEnv, "TABLE_CONFIG")?;
+    let config_table = required(env, "TABLE_CONFIG")?;
     let app = App {
         ledger: DynamoLedger::new(dynamodb.clone(), ledger_table.clone()),
         members: DynamoMembers::new(dynamodb.clone(), ledger_table.clone()),
         reminders: DynamoReminders::new(dynamodb.clone(), ledger_table),
-        catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
-        orders: DynamoOrders::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?)
-            .with_catalog(required(&ProcessEnv, "TABLE_CATALOG")?),
+        catalog: DynamoCatalog::new(dynamodb.clone(), required(env, "TABLE_CATALOG")?),
+        orders: DynamoOrders::new(dynamodb.clone(), required(env, "TABLE_ORDERS")?)
+            .with_catalog(required(env, "TABLE_CATALOG")?),
         rules: DynamoRules::new(dynamodb.clone(), config_table.clone()),
         weather: DynamoWeather::new(dynamodb.clone(), config_table.clone()),
         delivery_rules: DynamoDeliveryRules::new(dynamodb.clone(), config_table),
         rounds: linli::store::rounds::DynamoRounds::new(
             dynamodb,
-            required(&ProcessEnv, "TABLE_GROUP_BUYS")?,
+            required(env, "TABLE_GROUP_BUYS")?,
         ),
         http: reqwest::Client::new(),
-        pay: PayGateway::new(PayConfig::from_source(&ProcessEnv)?)?,
+        pay: PayGateway::new(PayConfig::from_source(env)?)?,
         tokens: Default::default(),
         settings,
     };

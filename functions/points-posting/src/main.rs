@@ -3,7 +3,7 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{service_fn, Error};
-use linli::config::{required, ProcessEnv};
+use linli::config::required;
 use linli::queue::Publisher;
 use linli::store::ledger::DynamoLedger;
 use points_posting::{handle, App};
@@ -11,9 +11,10 @@ use points_posting::{handle, App};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     linli::log::init_json();
-    let ledger_table = required(&ProcessEnv, "TABLE_LEDGER")?;
-    let dead_letters = required(&ProcessEnv, "QUEUE_POINTS_POSTINGS_DLQ")?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let env = &linli::secrets::Settings::load(&aws).await?;
+    let ledger_table = required(env, "TABLE_LEDGER")?;
+    let dead_letters = required(env, "QUEUE_POINTS_POSTINGS_DLQ")?;
     let app = App {
         ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(&aws), ledger_table),
         dead_letters: Some((Publisher::new(aws_sdk_sqs::Client::new(&aws)), dead_letters)),

@@ -1,7 +1,7 @@
 //! Wiring only: configuration and clients built once, then the handler in `lib.rs`.
 
 use lambda_http::{service_fn, Error};
-use linli::config::{required, ProcessEnv};
+use linli::config::required;
 use linli::queue::Publisher;
 use linli::store::catalog::DynamoCatalog;
 use linli::store::ledger::DynamoLedger;
@@ -12,14 +12,15 @@ use pos_api::{handle, App, Settings};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     linli::log::init_json();
-    let settings = Settings::from_source(&ProcessEnv)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let env = &linli::secrets::Settings::load(&aws).await?;
+    let settings = Settings::from_source(env)?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let app = App {
-        catalog: DynamoCatalog::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_CATALOG")?),
-        pos: DynamoPos::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_ORDERS")?),
-        ledger: DynamoLedger::new(dynamodb.clone(), required(&ProcessEnv, "TABLE_LEDGER")?),
-        rules: DynamoRules::new(dynamodb, required(&ProcessEnv, "TABLE_CONFIG")?),
+        catalog: DynamoCatalog::new(dynamodb.clone(), required(env, "TABLE_CATALOG")?),
+        pos: DynamoPos::new(dynamodb.clone(), required(env, "TABLE_ORDERS")?),
+        ledger: DynamoLedger::new(dynamodb.clone(), required(env, "TABLE_LEDGER")?),
+        rules: DynamoRules::new(dynamodb, required(env, "TABLE_CONFIG")?),
         publisher: Publisher::new(aws_sdk_sqs::Client::new(&aws)),
         settings,
     };

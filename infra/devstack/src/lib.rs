@@ -11,6 +11,7 @@ pub mod http_api;
 pub mod invoke;
 pub mod provision;
 pub mod schedules;
+pub mod secrets;
 pub mod server;
 pub mod sqs_source;
 pub mod stack;

@@ -94,6 +94,9 @@ fn local_environment(region: &str) -> BTreeMap<String, String> {
         std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into()),
     );
     env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+    if let Some(url) = crate::secrets::endpoint() {
+        env.insert("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), url);
+    }
     env
 }
 
@@ -159,6 +162,10 @@ pub async fn run(config: Config) -> Result<Running, DevstackError> {
         for value in file_env.values_mut() {
             *value = value.replace("http://127.0.0.1:3000", &own);
         }
+    }
+    let secrets = crate::secrets::provision(&template, &resolver, &aws, &file_env).await?;
+    if !secrets.is_empty() {
+        tracing::info!(secrets = ?secrets, "secrets provisioned with the env file's settings");
     }
     let base = local_environment(&config.region);
     let per_function: Vec<(Function, BTreeMap<String, String>)> = functions

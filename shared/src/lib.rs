@@ -14,6 +14,7 @@ pub mod groupbuy;
 pub mod ids;
 pub mod ledger;
 pub mod log;
+pub mod metrics;
 pub mod money;
 pub mod notice;
 pub mod order;

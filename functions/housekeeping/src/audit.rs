@@ -7,7 +7,6 @@
 //! `AuditMembers` as an embedded metric (the alarm watches the first), and an ERROR line names
 //! each offending member (masked) and its violation.
 
-use crate::metric;
 use crate::tally::{mask_ids, AuditTally};
 use crate::walk::{walk_all, Budget, LedgerWalk, PageVisitor, Pass, RunCounts};
 use linli::ledger::{ErrorClass, Posting, Profile};
@@ -184,7 +183,7 @@ async fn complete<C: CheckpointStore>(
     };
     match checkpoints.save(&key, version, &result, now).await {
         Ok(true) => {
-            metric::emit(&metric::emf_line(
+            linli::metrics::emit(&linli::metrics::emf_line(
                 stage,
                 now,
                 &[

@@ -32,7 +32,6 @@
 pub mod audit;
 pub mod expiry;
 pub mod holds;
-mod metric;
 mod orders;
 pub mod reminders;
 pub mod review;

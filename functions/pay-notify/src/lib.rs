@@ -312,6 +312,8 @@ async fn settle<O: OrderStore + RefundStore>(
         Ok(PaidOutcome::Marked { order, cost }) => {
             let earned = order.payment.as_ref().and_then(|p| p.earned.as_ref());
             tracing::info!(order_id = %order.order_id, member = %order.member.masked(), amount_fen = order.amount_fen.value(), wru = cost.total(), rules_version = earned.map(|e| e.rules_version), earned = earned.map(|e| e.explanation.as_str()), "order paid");
+            let fen = u64::try_from(order.amount_fen.value()).unwrap_or(0);
+            linli::metrics::record(paid_at, &[("PaidOrders", 1), ("PaidFen", fen)], &[]);
             count_purchase(app, &order, paid_at).await;
             emit(app, &order, now).await
         }

@@ -84,6 +84,17 @@ pub async fn follow<O: OrderStore>(
                 }
                 let state = next.last_waybill().map(|w| w.state);
                 tracing::info!(order_id = %id, platform = ?report.platform, ?state, code = report.code, ?effect, "delivery state recorded");
+                if let Some(waybill) = next.last_waybill() {
+                    // Deliveries by state, and late ones (finished after the first promise).
+                    let name = format!("Deliveries{:?}", waybill.state);
+                    let late = waybill.state == crate::courier::DeliveryState::Delivered
+                        && next
+                            .first_promise()
+                            .zip(waybill.finished_at)
+                            .is_some_and(|(p, d)| d > p);
+                    let counts = [(name.as_str(), 1), ("DeliveriesLate", u64::from(late))];
+                    crate::metrics::record(now, &counts, &[]);
+                }
                 send_unsent(orders, publisher, queues, id, &next, now).await?;
                 return Ok(Followed::Moved(effect));
             }

@@ -20,7 +20,7 @@ pub use book::{redirected, replay, Book, PostingOutcome, MAX_MERGE_HOPS};
 pub use error::{ErrorClass, LedgerError, Violation};
 pub use hold::{Hold, MAX_OPEN_HOLDS};
 pub use lot::{expiring, lot_expired_from, lot_expires_on, Expiring, Lots, LOT_LIFETIME_MONTHS};
-pub use posting::{Op, Posting, PostingRequest, PostingResult, MAX_OPS};
+pub use posting::{Flows, Op, Posting, PostingRequest, PostingResult, MAX_OPS};
 pub use profile::Profile;
 pub use standing::{GrowthEntry, Standing, TierChange, TierOutlook, TierReason};
 

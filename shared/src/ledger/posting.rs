@@ -66,7 +66,36 @@ pub struct PostingRequest {
     pub explanation: Option<String>,
 }
 
+/// The points a posting moves, as the business metrics count them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flows {
+    /// Earned (every source but compensation).
+    pub issued: u64,
+    /// Redeemed outright (holds are counted when captured, by their usage's redemption, not here).
+    pub redeemed: u64,
+    /// Granted for late or cancelled deliveries.
+    pub compensated: u64,
+}
+
 impl PostingRequest {
+    /// What this posting moves, by kind (the ops' own amounts; holds, voids and captures move
+    /// points between the member's balances and are not counted).
+    pub fn flows(&self) -> Flows {
+        let amount = |p: &Points| u64::try_from(p.value()).unwrap_or(0);
+        self.ops.iter().fold(Flows::default(), |mut f, op| {
+            match op {
+                Op::Earn {
+                    source: Source::Compensation,
+                    points,
+                } => f.compensated += amount(points),
+                Op::Earn { points, .. } => f.issued += amount(points),
+                Op::Redeem { points, .. } => f.redeemed += amount(points),
+                _ => {}
+            }
+            f
+        })
+    }
+
     pub fn new(id: PostingId, member: MemberId, at: BusinessTime, ops: Vec<Op>) -> Self {
         Self {
             id,
@@ -212,6 +241,34 @@ mod tests {
 
     fn at() -> BusinessTime {
         BusinessTime::from_epoch_ms(1_764_000_000_000).unwrap()
+    }
+
+    #[test]
+    fn flows_count_earnings_compensations_and_redemptions_apart() {
+        let order = OrderId::parse("O1").unwrap();
+        let ops = vec![
+            Op::Earn {
+                source: Source::Pay,
+                points: Points::new(30),
+            },
+            Op::Earn {
+                source: Source::Compensation,
+                points: Points::new(600),
+            },
+            Op::Redeem {
+                usage: Usage::DeliveryFee,
+                points: Points::new(50),
+            },
+            Op::Void {
+                order: order.clone(),
+            },
+        ];
+        let request = PostingRequest::new(PostingId::pay_order(&order), member(), at(), ops);
+        let flows = request.flows();
+        assert_eq!(
+            (flows.issued, flows.compensated, flows.redeemed),
+            (30, 600, 50)
+        );
     }
 
     #[test]

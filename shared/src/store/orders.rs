@@ -347,7 +347,12 @@ impl OrderStore for DynamoOrders {
             "due_at".into(),
             AttributeValue::N(anomaly.recorded_at.epoch_ms().to_string()),
         );
-        put_if_absent(&self.client, &self.table, item).await
+        let recorded = put_if_absent(&self.client, &self.table, item).await?;
+        if recorded {
+            let kind = serde_json::json!(anomaly.kind.as_str());
+            crate::metrics::record(anomaly.recorded_at, &[("Anomalies", 1)], &[("kind", kind)]);
+        }
+        Ok(recorded)
     }
 
     async fn due(

@@ -500,6 +500,19 @@ impl LedgerStore for DynamoLedger {
                     );
                     request = Cow::Owned(redirected(&request, &into));
                 }
+                Ok(posted) => {
+                    if posted.cost.total() > 0 {
+                        // Written now (a replay writes nothing): counted once.
+                        let f = request.flows();
+                        let counts = [
+                            ("PointsIssued", f.issued),
+                            ("PointsRedeemed", f.redeemed),
+                            ("PointsCompensated", f.compensated),
+                        ];
+                        crate::metrics::record(request.at, &counts, &[]);
+                    }
+                    return Ok(posted);
+                }
                 answered => return answered,
             }
         }

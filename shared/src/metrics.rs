@@ -1,9 +1,13 @@
 //! CloudWatch metrics without a metrics SDK: one log line in the Embedded Metric Format, which
-//! CloudWatch Logs turns into metric data points (namespace `Linli`, dimension `Stage`).
+//! CloudWatch Logs turns into metric data points (namespace `Linli`, dimension `Stage`). The
+//! business metrics the dashboard shows come from where each fact is decided once: points
+//! issued, redeemed and compensated from a posting's first write (`store::ledger`), paid orders
+//! from pay-notify's first marking, anomalies from their first record, deliveries from courier
+//! states and compensations.
 //! An EMF line must be the whole log event, a JSON object with `_aws` at its top, so it is
 //! written to stdout as is rather than as a field of a `tracing` line.
 
-use linli::time::BusinessTime;
+use crate::time::BusinessTime;
 use serde_json::{json, Value};
 use std::io::Write;
 
@@ -43,6 +47,36 @@ pub fn emf_line(
     line
 }
 
+/// The stage metrics are recorded under (`LINLI_STAGE`, read once; `local` when unset).
+pub fn stage() -> &'static str {
+    static STAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    STAGE.get_or_init(|| {
+        std::env::var("LINLI_STAGE")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "local".to_owned())
+    })
+}
+
+/// Records `metrics` at `at` under this process's stage; a zero count is left out, and nothing
+/// is written when all are zero.
+pub fn record(at: BusinessTime, metrics: &[(&str, u64)], context: &[(&str, Value)]) {
+    if let Some(line) = counted_line(stage(), at, metrics, context) {
+        emit(&line);
+    }
+}
+
+/// The EMF line of the non-zero `metrics`, if any.
+fn counted_line(
+    stage: &str,
+    at: BusinessTime,
+    metrics: &[(&str, u64)],
+    context: &[(&str, Value)],
+) -> Option<Value> {
+    let counted: Vec<(&str, u64)> = metrics.iter().copied().filter(|(_, n)| *n > 0).collect();
+    (!counted.is_empty()).then(|| emf_line(stage, at, &counted, context))
+}
+
 /// Writes `line` to stdout as one log event.
 pub fn emit(line: &Value) {
     let mut out = std::io::stdout().lock();
@@ -54,6 +88,23 @@ pub fn emit(line: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_counts_are_left_out_and_all_zero_writes_nothing() {
+        let at = BusinessTime::from_epoch_ms(1_764_000_000_000).unwrap();
+        let line = counted_line(
+            "prod",
+            at,
+            &[("PointsIssued", 30), ("PointsRedeemed", 0)],
+            &[],
+        );
+        let line = line.unwrap();
+        assert_eq!(line["PointsIssued"], 30);
+        assert!(line.get("PointsRedeemed").is_none());
+        let declared = &line["_aws"]["CloudWatchMetrics"][0]["Metrics"];
+        assert_eq!(declared.as_array().unwrap().len(), 1);
+        assert!(counted_line("prod", at, &[("PointsIssued", 0)], &[]).is_none());
+    }
 
     #[test]
     fn an_emf_line_declares_its_metrics_and_carries_their_values() {

@@ -94,6 +94,24 @@ pub enum Command {
     /// Community group-buy rounds (GroupBuys table).
     #[command(subcommand)]
     Round(RoundCommand),
+    /// Dead-letter queues: depth, failed messages with their reason, redrive (docs/runbook.md).
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Each DLQ's depth; exits 1 when any holds a message.
+    List,
+    /// Up to --limit messages of a DLQ with why each failed; they stay there.
+    Show {
+        /// points-postings, courier-dispatch, compensations or cutoff-pages.
+        queue: String,
+        #[arg(long, default_value_t = 10)]
+        limit: u16,
+    },
+    /// Move every message of a DLQ back to its source queue (bodies and ids kept).
+    Redrive { queue: String },
 }
 
 #[derive(Debug, Subcommand)]

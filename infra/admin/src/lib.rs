@@ -12,6 +12,7 @@ mod audit;
 mod catalog;
 pub mod cli;
 mod delivery;
+mod dlq;
 mod error;
 mod liability;
 mod member;
@@ -99,5 +100,6 @@ async fn execute(cli: Cli) -> Result<Outcome, AdminError> {
         Command::Catalog(command) => catalog::run(&tables.catalog().await?, command).await,
         Command::Delivery(command) => delivery::run(&tables.config().await?, command).await,
         Command::Round(command) => round::run(&tables.group_buys().await?, command).await,
+        Command::Dlq(command) => dlq::run(&tables, command).await,
     }
 }

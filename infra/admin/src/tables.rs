@@ -143,6 +143,25 @@ impl<'a> Tables<'a> {
         })
     }
 
+    /// A queue's URL: from the devstack (`--stack-url`), else the environment (`env`, the name
+    /// the functions use too, e.g. `QUEUE_COMPENSATIONS`, `QUEUE_COMPENSATIONS_DLQ`).
+    pub async fn queue_url(
+        &self,
+        logical_id: &'static str,
+        env: &str,
+    ) -> Result<String, AdminError> {
+        if let Some(url) = self.args.stack_url.as_deref() {
+            return from_stack(url, logical_id).await;
+        }
+        match std::env::var(env) {
+            Ok(url) if !url.trim().is_empty() => Ok(url.trim().to_owned()),
+            _ => Err(AdminError::Usage(format!(
+                "which {logical_id}? set {env} to its URL, or pass --stack-url \
+                 http://127.0.0.1:3000 while `make up` runs"
+            ))),
+        }
+    }
+
     async fn name(&self, wanted: Wanted<'_>) -> Result<String, AdminError> {
         if let Some(flag) = wanted.flag.map(str::trim) {
             if flag.is_empty() {

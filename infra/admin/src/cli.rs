@@ -97,6 +97,30 @@ pub enum Command {
     /// Dead-letter queues: depth, failed messages with their reason, redrive (docs/runbook.md).
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Payments that went wrong and refunds that could not be made (Orders table).
+    #[command(subcommand)]
+    Anomalies(AnomaliesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnomaliesCommand {
+    /// The open ones, oldest first; exits 1 while any is open.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Record how one was settled (who, how); it leaves the open list. Once.
+    Resolve {
+        /// The order it names (`out_trade_no`).
+        order: String,
+        /// Its id, `<kind>:<transaction id>` (as `list` shows it).
+        anomaly: String,
+        #[arg(long)]
+        operator: String,
+        /// How it was settled, e.g. "refunded by hand, ticket 123".
+        #[arg(long)]
+        note: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

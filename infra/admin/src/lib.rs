@@ -8,6 +8,7 @@
 
 mod adjust;
 mod amount;
+mod anomalies;
 mod audit;
 mod catalog;
 pub mod cli;
@@ -101,5 +102,6 @@ async fn execute(cli: Cli) -> Result<Outcome, AdminError> {
         Command::Delivery(command) => delivery::run(&tables.config().await?, command).await,
         Command::Round(command) => round::run(&tables.group_buys().await?, command).await,
         Command::Dlq(command) => dlq::run(&tables, command).await,
+        Command::Anomalies(command) => anomalies::run(&tables.orders().await?, command).await,
     }
 }

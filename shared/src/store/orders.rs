@@ -23,6 +23,9 @@ use aws_sdk_dynamodb::Client;
 use std::future::Future;
 
 const ORDER_SK: &str = "ORDER";
+mod anomalies;
+pub use anomalies::StoredAnomaly;
+
 pub const SWEEP_INDEX: &str = "by_sweep";
 
 /// What marking an order paid found.

@@ -58,9 +58,20 @@ pub fn stage() -> &'static str {
     })
 }
 
-/// Records `metrics` at `at` under this process's stage; a zero count is left out, and nothing
-/// is written when all are zero.
+/// Whether this process is a Lambda function (`AWS_LAMBDA_FUNCTION_NAME`, set by Lambda and
+/// the local emulators), whose stdout is its log. Elsewhere — `linli-admin`, tests, benches —
+/// stdout is the user's, and metric lines would corrupt it.
+fn in_lambda() -> bool {
+    static IN_LAMBDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN_LAMBDA.get_or_init(|| std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some())
+}
+
+/// Records `metrics` at `at` under this process's stage, in a Lambda function only; a zero
+/// count is left out, and nothing is written when all are zero.
 pub fn record(at: BusinessTime, metrics: &[(&str, u64)], context: &[(&str, Value)]) {
+    if !in_lambda() {
+        return;
+    }
     if let Some(line) = counted_line(stage(), at, metrics, context) {
         emit(&line);
     }

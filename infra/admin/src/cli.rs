@@ -69,14 +69,8 @@ pub enum Command {
     },
     /// Give (+) or take (−) points by hand, once per ticket, with operator and reason.
     Adjust(AdjustArgs),
-    /// A member's balances, lots, holds and latest postings.
-    Member {
-        /// A member id (ULID) or an identity: oa:<openid>, mini:<openid>, union:<unionid>.
-        who: String,
-        /// How many of the latest postings to show.
-        #[arg(long, default_value_t = 20)]
-        limit: u16,
-    },
+    /// A member's balances, lots, holds and latest postings; `member erase` (PIPL).
+    Member(MemberArgs),
     /// Staff after-sales refund of a paid order through WeChat Pay.
     Refund(RefundArgs),
     /// Earn rules (tiers, category bonuses, campaigns, caps): versioned in the Config table.
@@ -120,6 +114,34 @@ pub enum AnomaliesCommand {
         /// How it was settled, e.g. "refunded by hand, ticket 123".
         #[arg(long)]
         note: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MemberArgs {
+    #[command(subcommand)]
+    pub action: Option<MemberAction>,
+    /// A member id (ULID) or an identity: oa:<openid>, mini:<openid>, union:<unionid>.
+    pub who: Option<String>,
+    /// How many of the latest postings to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u16,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberAction {
+    /// Erase a member's personal data (PIPL): identities, consents, the invite code, and the
+    /// payer, address and riders' contacts of their orders. Ledger amounts stay under the
+    /// member id, which then names no one. Idempotent.
+    Erase {
+        /// The member id (ULID).
+        member: String,
+        #[arg(long)]
+        operator: String,
+        /// Why (the request's reference), for the record.
+        #[arg(long)]
+        reason: String,
     },
 }
 

@@ -14,6 +14,7 @@ mod catalog;
 pub mod cli;
 mod delivery;
 mod dlq;
+mod erase;
 mod error;
 mod liability;
 mod member;
@@ -94,7 +95,20 @@ async fn execute(cli: Cli) -> Result<Outcome, AdminError> {
         }
         Command::Report { month } => report::run(&tables.ledger().await?, month).await,
         Command::Adjust(args) => adjust::run(&tables.ledger().await?, args).await,
-        Command::Member { who, limit } => member::run(&tables.ledger().await?, &who, limit).await,
+        Command::Member(args) => match (args.action, args.who) {
+            (
+                Some(cli::MemberAction::Erase {
+                    member,
+                    operator,
+                    reason,
+                }),
+                _,
+            ) => erase::run(&tables, &member, &operator, &reason).await,
+            (None, Some(who)) => member::run(&tables.ledger().await?, &who, args.limit).await,
+            (None, None) => Err(AdminError::Usage(
+                "member <id | oa:… | mini:… | union:…>, or member erase <id>".into(),
+            )),
+        },
         Command::Refund(args) => refund::run(&tables.orders().await?, args).await,
         Command::Rules(command) => rules::run(&tables.config().await?, command).await,
         Command::Weather(command) => weather::run(&tables.config().await?, command).await,

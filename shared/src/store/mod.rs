@@ -7,6 +7,7 @@ pub mod compensations;
 pub mod dedup;
 pub mod delivery_rules;
 pub mod dispatching;
+pub mod erase;
 mod error;
 pub mod ledger;
 pub mod members;

@@ -125,6 +125,13 @@ pub async fn orders_table(client: &Client, test: &str) -> String {
         .projection(projection(ProjectionType::KeysOnly, None))
         .build()
         .unwrap();
+    let by_member = GlobalSecondaryIndex::builder()
+        .index_name("by_member")
+        .key_schema(key("member", KeyType::Hash))
+        .key_schema(key("placed_at", KeyType::Range))
+        .projection(projection(ProjectionType::KeysOnly, None))
+        .build()
+        .unwrap();
     client
         .create_table()
         .table_name(&name)
@@ -133,9 +140,12 @@ pub async fn orders_table(client: &Client, test: &str) -> String {
         .attribute_definitions(attribute("sk", ScalarAttributeType::S))
         .attribute_definitions(attribute("sweep", ScalarAttributeType::S))
         .attribute_definitions(attribute("due_at", ScalarAttributeType::N))
+        .attribute_definitions(attribute("member", ScalarAttributeType::S))
+        .attribute_definitions(attribute("placed_at", ScalarAttributeType::N))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
         .global_secondary_indexes(sweep)
+        .global_secondary_indexes(by_member)
         .send()
         .await
         .unwrap_or_else(|e| {

@@ -125,12 +125,7 @@ async fn a_members_personal_data_is_erased_once_and_the_ledger_still_balances() 
     let id = member.to_string();
     args.extend(["member", id.as_str(), "--json"]);
     let shown = admin(&args).await;
-    assert_eq!(
-        shown.json()["available"],
-        100,
-        "{}",
-        shown.stdout
-    );
+    assert_eq!(shown.json()["available"], 100, "{}", shown.stdout);
     let mut args = tables.to_vec();
     args.push("audit");
     assert_eq!(admin(&args).await.code, 0, "the audit still balances");

@@ -235,3 +235,43 @@ async fn expiring_points_are_the_lots_due_within_the_window() {
     let (status, _) = call("GET", "/api/me/expiring", None, None).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn a_member_asks_to_be_erased_once_and_an_operator_carries_it_out() {
+    let tag = linli_e2e::tag();
+    let code = format!("test:o-{tag}:u-{tag}");
+    let (token, member) = login(&code).await;
+    let (status, asked) = call("DELETE", "/api/me", Some(&token), None).await;
+    assert_eq!(status, 202, "{asked}");
+    assert_eq!(asked["erasure"], "requested");
+    let (status, again) = call("DELETE", "/api/me", Some(&token), None).await;
+    assert_eq!(
+        (status, &again["requested_at"]),
+        (202, &asked["requested_at"]),
+        "once"
+    );
+    let (status, _) = call("DELETE", "/api/me", None, None).await;
+    assert_eq!(status, 401, "a session is needed");
+
+    // What `linli-admin member erase --requested` does: afterwards the same WeChat user is a
+    // stranger (a new member), and the request is done.
+    let (client, ledger) = stack_table("LedgerTable").await;
+    let (_, orders) = stack_table("OrdersTable").await;
+    let pending = linli::store::erase::requested(&client, &ledger)
+        .await
+        .unwrap();
+    let id = MemberId::parse(&member).unwrap();
+    assert!(pending.contains(&id));
+    let at = linli_e2e::clock().await;
+    let erased = linli::store::erase::erase_member(&client, &ledger, &orders, &id, at).await;
+    assert_eq!(erased.unwrap().identities, 2, "the OpenID and the UnionID");
+    assert_ne!(
+        login(&code).await.1,
+        member,
+        "a new member: nothing links them any more"
+    );
+    let pending = linli::store::erase::requested(&client, &ledger)
+        .await
+        .unwrap();
+    assert!(!pending.contains(&id));
+}

@@ -28,6 +28,9 @@
 //!   `wx.requestPayment` parameters (`placing.rs`); `GET /api/orders/{id}`;
 //!   `POST /api/orders/{id}/cancel` (`orders.rs`).
 //!
+//! - `DELETE /api/me` → 202: the member's request to erase their personal data, recorded once
+//!   for an operator (`erasure.rs`).
+//!
 //! Errors are `{"error": {"code", "message", "field"?}}` with the matching status. "Now" is the
 //! request's `requestContext.timeEpoch`.
 
@@ -35,6 +38,7 @@ mod account;
 mod answer;
 mod browse;
 mod delivery;
+mod erasure;
 mod group_buys;
 mod group_cancel;
 mod member_code;
@@ -152,6 +156,7 @@ where
     match (method.as_str(), segments.as_slice()) {
         ("POST", ["api", "session"]) => account::session_start(app, &request, now).await,
         ("GET", ["api", "me"]) => account::me(app, &request, now).await,
+        ("DELETE", ["api", "me"]) => erasure::request(app, &request, now).await,
         ("GET", ["api", "me", "invite"]) => account::invite(app, &request, now).await,
         ("GET", ["api", "me", "member-code"]) => member_code::show(app, &request, now),
         ("GET", ["api", "me", "expiring"]) => points::expiring(app, &request, now).await,

@@ -135,8 +135,11 @@ pub enum MemberAction {
     /// payer, address and riders' contacts of their orders. Ledger amounts stay under the
     /// member id, which then names no one. Idempotent.
     Erase {
-        /// The member id (ULID).
-        member: String,
+        /// The member id (ULID); none with --requested.
+        member: Option<String>,
+        /// Every member who asked with `DELETE /api/me` and is not erased yet.
+        #[arg(long)]
+        requested: bool,
         #[arg(long)]
         operator: String,
         /// Why (the request's reference), for the record.

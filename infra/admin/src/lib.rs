@@ -99,11 +99,12 @@ async fn execute(cli: Cli) -> Result<Outcome, AdminError> {
             (
                 Some(cli::MemberAction::Erase {
                     member,
+                    requested,
                     operator,
                     reason,
                 }),
                 _,
-            ) => erase::run(&tables, &member, &operator, &reason).await,
+            ) => erase::run(&tables, member.as_deref(), requested, &operator, &reason).await,
             (None, Some(who)) => member::run(&tables.ledger().await?, &who, args.limit).await,
             (None, None) => Err(AdminError::Usage(
                 "member <id | oa:… | mini:… | union:…>, or member erase <id>".into(),

@@ -142,3 +142,58 @@ async fn a_members_personal_data_is_erased_once_and_the_ledger_still_balances() 
         (Some(false), Some(true))
     );
 }
+
+#[tokio::test]
+async fn members_who_asked_are_erased_with_requested_and_their_request_is_done() {
+    let client = client();
+    let ledger_name = ledger_table(&client, "erase-requested").await;
+    let orders_name = orders_table(&client, "erase-requested").await;
+    let at = on("2026-03", 1);
+    let members = DynamoMembers::new(client.clone(), ledger_name.clone());
+    let openid = OpenId::parse(&format!("o-ask-{:08x}", fastrand::u32(..))).unwrap();
+    let identity = Identity::Oa(openid);
+    let member = members
+        .find_or_create(&identity, new_member(at), at)
+        .await
+        .unwrap()
+        .member;
+    let first = members.request_erasure(&member, at).await.unwrap();
+    let again = members
+        .request_erasure(&member, at.plus_ms(60_000))
+        .await
+        .unwrap();
+    assert_eq!(first, again, "asked once");
+
+    let tables = [
+        "--ledger-table",
+        ledger_name.as_str(),
+        "--orders-table",
+        orders_name.as_str(),
+    ];
+    let erase = || async {
+        let mut args = tables.to_vec();
+        args.extend([
+            "member",
+            "erase",
+            "--requested",
+            "--operator",
+            "ops-li",
+            "--reason",
+            "DELETE /api/me",
+            "--json",
+        ]);
+        admin(&args).await
+    };
+    let run = erase().await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let done = run.json()["members"].as_array().unwrap().clone();
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0]["member"], member.as_str());
+    assert_eq!(members.find(&identity).await.unwrap(), None);
+    let none = erase().await;
+    assert_eq!(
+        none.json()["members"].as_array().unwrap().len(),
+        0,
+        "the request is done"
+    );
+}

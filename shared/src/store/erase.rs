@@ -7,7 +7,8 @@
 //!   address, and the riders' names and phones in the dispatch record.
 //!
 //! Postings, profile, lots and holds are untouched, so the ledger audit still balances. Each
-//! step is idempotent; an `ERASED` item beside the profile records when it was done.
+//! step is idempotent; an `ERASED` item beside the profile records when it was done. A member
+//! asks with `DELETE /api/me` (`request`: an `ERASE_REQUEST` item the erasure removes).
 
 use super::ledger::item::{key, member_pk, Item};
 use super::{conditional_update, StoreError};
@@ -77,11 +78,81 @@ pub async fn erase_member(
             erased.orders += 1;
         }
     }
+    // The member's request, if any, is done.
+    delete(
+        client,
+        ledger_table,
+        key(member_pk(member), REQUEST_SK.into()),
+    )
+    .await?;
     let mut record: Item = key(member_pk(member), "ERASED".into());
     record.insert("at".into(), AttributeValue::N(at.epoch_ms().to_string()));
     erased.before = !super::put_if_absent(client, ledger_table, record).await?;
     tracing::info!(member = %member.masked(), identities = erased.identities, orders = erased.orders, "member's personal data erased");
     Ok(erased)
+}
+
+/// The sort key of a member's pending erasure request (beside the profile).
+const REQUEST_SK: &str = "ERASE_REQUEST";
+
+/// Records `member`'s request to be erased at `at`, once; answers when it was first asked.
+pub async fn request(
+    client: &Client,
+    ledger_table: &str,
+    member: &MemberId,
+    at: BusinessTime,
+) -> Result<BusinessTime, StoreError> {
+    let mut item: Item = key(member_pk(member), REQUEST_SK.into());
+    item.insert("at".into(), AttributeValue::N(at.epoch_ms().to_string()));
+    if super::put_if_absent(client, ledger_table, item).await? {
+        return Ok(at);
+    }
+    let stored = super::get_consistent(
+        client,
+        ledger_table,
+        key(member_pk(member), REQUEST_SK.into()),
+    )
+    .await?;
+    let first = stored
+        .and_then(|i| {
+            i.get("at")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+        })
+        .and_then(|ms| BusinessTime::from_epoch_ms(ms).ok());
+    Ok(first.unwrap_or(at))
+}
+
+/// The members whose erasure requests are pending (a scan of the Ledger table).
+pub async fn requested(client: &Client, ledger_table: &str) -> Result<Vec<MemberId>, StoreError> {
+    let mut members = Vec::new();
+    let mut start: Option<Item> = None;
+    for _ in 0..MAX_PAGES {
+        let page = client
+            .scan()
+            .table_name(ledger_table)
+            .filter_expression("sk = :request")
+            .expression_attribute_values(":request", AttributeValue::S(REQUEST_SK.into()))
+            .projection_expression("pk")
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Scan", e))?;
+        for item in page.items.unwrap_or_default() {
+            let id = item
+                .get("pk")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|pk| pk.strip_prefix("MEMBER#"));
+            if let Some(member) = id.and_then(|id| MemberId::parse(id).ok()) {
+                members.push(member);
+            }
+        }
+        match page.last_evaluated_key {
+            Some(next) if !next.is_empty() => start = Some(next),
+            _ => break,
+        }
+    }
+    Ok(members)
 }
 
 /// Deletes one item; true when it existed.

@@ -93,6 +93,13 @@ pub trait Members {
         following: bool,
         at: BusinessTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records the member's request to erase their personal data (PIPL), once; answers when it
+    /// was first asked (an operator carries it out: `linli-admin member erase --requested`).
+    fn request_erasure(
+        &self,
+        member: &MemberId,
+        at: BusinessTime,
+    ) -> impl Future<Output = Result<BusinessTime, StoreError>> + Send;
 }
 
 /// Who a WeChat user is in Linli (DESIGN §3).
@@ -249,6 +256,14 @@ impl DynamoMembers {
 }
 
 impl Members for DynamoMembers {
+    async fn request_erasure(
+        &self,
+        member: &MemberId,
+        at: BusinessTime,
+    ) -> Result<BusinessTime, StoreError> {
+        super::erase::request(&self.client, &self.table, member, at).await
+    }
+
     async fn find(&self, identity: &Identity) -> Result<Option<MemberId>, StoreError> {
         let output = self
             .client

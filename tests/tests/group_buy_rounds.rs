@@ -294,3 +294,78 @@ async fn a_cancelled_joins_refund_wechat_pay_did_not_take_is_seen_through_by_the
         .unwrap();
     assert_eq!(metrics["orders"], 0, "{metrics}");
 }
+
+/// `linli-admin` as the operator runs it against this stack (built by `make test`).
+async fn linli_admin(args: &[&str]) -> Value {
+    let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/linli-admin");
+    let mut all = vec!["--stack-url".to_owned(), linli_e2e::base()];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    let output = tokio::process::Command::new(binary)
+        .args(&all)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text} {:?}", output.stderr))
+}
+
+#[tokio::test]
+async fn a_poison_page_fixed_and_redriven_from_the_dlq_takes_effect_once() {
+    let tag = tag();
+    let now = clock().await;
+    let (ann, ann_member) = login(&format!("test:o-{tag}a:u-{tag}a")).await;
+    // A page for a round nobody created yet: retried, then dead-lettered.
+    let round = round_of(&tag, now, 1, vec![sku("EGG-30", 1, None)]);
+    let order = linli::ids::OrderId::parse(&format!("O-{tag}")).unwrap();
+    let page =
+        linli::queue::Envelope::cutoff_page(round.round_id.clone(), vec![order.clone()], now);
+    let (sqs, pages) = stack_queue("CutoffPagesQueue").await;
+    linli::queue::Publisher::new(sqs)
+        .send(&pages, &page)
+        .await
+        .unwrap();
+    let id = round.round_id.to_string();
+    linli_e2e::dead_letter_reason("CutoffPagesDLQ", |body| body.contains(&id)).await;
+
+    // The fix: the round exists, Ann's paid join is counted, the cutoff has begun.
+    let (client, table) = stack_table("GroupBuysTable").await;
+    let rounds = DynamoRounds::new(client, table);
+    rounds.create(&round).await.unwrap();
+    let line = linli::groupbuy::join::JoinLine {
+        sku: linli::ids::SkuId::parse("EGG-30").unwrap(),
+        name: "EGG-30".into(),
+        qty: 1,
+        price_fen: 8_800,
+        amount_fen: 8_800,
+    };
+    let member = linli::ids::MemberId::parse(&ann_member).unwrap();
+    let counted = rounds
+        .count_paid(&round, &order, &member, &[line], now)
+        .await
+        .unwrap();
+    assert_eq!(counted, linli::store::rounds::Counted::Counted);
+    rounds
+        .advance(&round.round_id, RoundStatus::Open, RoundStatus::Closing)
+        .await
+        .unwrap();
+
+    let moved = eventually(30, "the page redriven", || async {
+        let moved = linli_admin(&["dlq", "redrive", "cutoff-pages", "--json"]).await;
+        (moved["moved"] == 1).then_some(moved)
+    })
+    .await;
+    assert_eq!(moved["moved"], 1);
+    eventually(30, "the order decided and its points posted", || async {
+        let (_, me) = call("GET", "/api/me", Some(&ann), None).await;
+        (me["available"] == 88).then_some(())
+    })
+    .await;
+    let decided = rounds.line(&round.round_id, &order).await.unwrap().unwrap();
+    assert!(decided.fates.is_some());
+    let again = linli_admin(&["dlq", "redrive", "cutoff-pages", "--json"]).await;
+    assert_eq!(again["moved"], 0, "nothing left");
+    let (sqs, points) = stack_queue("PointsPostingsQueue").await;
+    drained(&sqs, &points).await;
+    let (_, me) = call("GET", "/api/me", Some(&ann), None).await;
+    assert_eq!(me["available"], 88, "once");
+}

@@ -297,7 +297,9 @@ async fn a_cancelled_joins_refund_wechat_pay_did_not_take_is_seen_through_by_the
 
 /// `linli-admin` as the operator runs it against this stack (built by `make test`).
 async fn linli_admin(args: &[&str]) -> Value {
-    let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/linli-admin");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_owned());
+    let binary = format!("{target}/debug/linli-admin");
     let mut all = vec!["--stack-url".to_owned(), linli_e2e::base()];
     all.extend(args.iter().map(|a| (*a).to_owned()));
     let output = tokio::process::Command::new(binary)

@@ -76,6 +76,30 @@ async fn a_members_personal_data_is_erased_once_and_the_ledger_still_balances() 
     let orders = DynamoOrders::new(client.clone(), orders_name.clone());
     let placed = order(&member, &openid);
     orders.create(&placed).await.unwrap();
+    // A second order with a dispatch record holding the rider's contact (only its shape
+    // matters to the erasure: it is read and written back as a map).
+    let delivered = order(&member, &openid);
+    orders.create(&delivered).await.unwrap();
+    let dispatch: aws_sdk_dynamodb::types::AttributeValue = serde_dynamo::to_attribute_value(
+        serde_json::json!({"version": 2, "waybill": {"riders": [{"name": "张师傅", "phone": "13800000000"}]}}),
+    )
+    .unwrap();
+    client
+        .update_item()
+        .table_name(&orders_name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ORDER#{}", delivered.order_id)),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("ORDER".into()),
+        )
+        .update_expression("SET dispatch = :d")
+        .expression_attribute_values(":d", dispatch)
+        .send()
+        .await
+        .unwrap();
 
     let tables = [
         "--ledger-table",
@@ -103,7 +127,7 @@ async fn a_members_personal_data_is_erased_once_and_the_ledger_still_balances() 
     let erased = &run.json()["erased"];
     assert_eq!(
         (erased["identities"].as_i64(), erased["orders"].as_i64()),
-        (Some(1), Some(1)),
+        (Some(1), Some(2)),
         "{erased}"
     );
     assert_eq!(erased["consents"], true);
@@ -120,6 +144,31 @@ async fn a_members_personal_data_is_erased_once_and_the_ledger_still_balances() 
         ("erased", None)
     );
     assert_eq!(scrubbed.amount_fen, placed.amount_fen, "amounts kept");
+    let stored = client
+        .get_item()
+        .table_name(&orders_name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ORDER#{}", delivered.order_id)),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("ORDER".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let dispatch: serde_json::Value =
+        serde_dynamo::from_attribute_value(stored["dispatch"].clone()).unwrap();
+    assert_eq!(
+        dispatch["waybill"]["riders"][0],
+        serde_json::json!({"name": "已删除", "phone": ""})
+    );
+    assert_eq!(dispatch["version"], 2);
+    assert_eq!(stored["payer"].as_s().unwrap(), "erased");
+    assert!(!stored.contains_key("address"));
     // The ledger is untouched: same balance under the member id, audit clean.
     let mut args = tables.to_vec();
     let id = member.to_string();

@@ -20,8 +20,6 @@ use serde_json::Value;
 
 /// The OpenID left on an erased member's orders.
 pub const ERASED_OPENID: &str = "erased";
-/// Pages read at most by one scan or query (STYLE 16).
-const MAX_PAGES: usize = 1_000_000;
 
 /// What one erasure removed (a second run finds nothing left).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -125,34 +123,17 @@ pub async fn request(
 
 /// The members whose erasure requests are pending (a scan of the Ledger table).
 pub async fn requested(client: &Client, ledger_table: &str) -> Result<Vec<MemberId>, StoreError> {
-    let mut members = Vec::new();
-    let mut start: Option<Item> = None;
-    for _ in 0..MAX_PAGES {
-        let page = client
-            .scan()
-            .table_name(ledger_table)
-            .filter_expression("sk = :request")
-            .expression_attribute_values(":request", AttributeValue::S(REQUEST_SK.into()))
-            .projection_expression("pk")
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("Scan", e))?;
-        for item in page.items.unwrap_or_default() {
-            let id = item
-                .get("pk")
-                .and_then(|v| v.as_s().ok())
-                .and_then(|pk| pk.strip_prefix("MEMBER#"));
-            if let Some(member) = id.and_then(|id| MemberId::parse(id).ok()) {
-                members.push(member);
-            }
-        }
-        match page.last_evaluated_key {
-            Some(next) if !next.is_empty() => start = Some(next),
-            _ => break,
-        }
-    }
-    Ok(members)
+    let scan = client
+        .scan()
+        .table_name(ledger_table)
+        .filter_expression("sk = :request")
+        .expression_attribute_values(":request", AttributeValue::S(REQUEST_SK.into()))
+        .projection_expression("pk");
+    let members = super::scan_all(scan).await?.into_iter().filter_map(|item| {
+        let pk = item.get("pk").and_then(|v| v.as_s().ok())?;
+        MemberId::parse(pk.strip_prefix("MEMBER#")?).ok()
+    });
+    Ok(members.collect())
 }
 
 /// Deletes one item; true when it existed.
@@ -173,28 +154,15 @@ async fn identity_keys(
     table: &str,
     member: &MemberId,
 ) -> Result<Vec<Item>, StoreError> {
-    let mut keys = Vec::new();
-    let mut start: Option<Item> = None;
-    for _ in 0..MAX_PAGES {
-        let page = client
-            .scan()
-            .table_name(table)
-            .filter_expression("sk = :identity AND #m = :m")
-            .expression_attribute_names("#m", "member")
-            .expression_attribute_values(":identity", AttributeValue::S("IDENTITY".into()))
-            .expression_attribute_values(":m", AttributeValue::S(member.to_string()))
-            .projection_expression("pk, sk")
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("Scan", e))?;
-        keys.extend(page.items.unwrap_or_default());
-        match page.last_evaluated_key {
-            Some(next) if !next.is_empty() => start = Some(next),
-            _ => break,
-        }
-    }
-    Ok(keys)
+    let scan = client
+        .scan()
+        .table_name(table)
+        .filter_expression("sk = :identity AND #m = :m")
+        .expression_attribute_names("#m", "member")
+        .expression_attribute_values(":identity", AttributeValue::S("IDENTITY".into()))
+        .expression_attribute_values(":m", AttributeValue::S(member.to_string()))
+        .projection_expression("pk, sk");
+    super::scan_all(scan).await
 }
 
 async fn order_keys(
@@ -202,34 +170,24 @@ async fn order_keys(
     table: &str,
     member: &MemberId,
 ) -> Result<Vec<Item>, StoreError> {
-    let mut keys = Vec::new();
-    let mut start: Option<Item> = None;
-    for _ in 0..MAX_PAGES {
-        let page = client
-            .query()
-            .table_name(table)
-            .index_name("by_member")
-            .key_condition_expression("#m = :m")
-            .expression_attribute_names("#m", "member")
-            .expression_attribute_values(":m", AttributeValue::S(member.to_string()))
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("Query", e))?;
-        for item in page.items.unwrap_or_default() {
-            if let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) {
-                keys.push(Item::from([
-                    ("pk".to_owned(), pk.clone()),
-                    ("sk".to_owned(), sk.clone()),
-                ]));
-            }
-        }
-        match page.last_evaluated_key {
-            Some(next) if !next.is_empty() => start = Some(next),
-            _ => break,
-        }
-    }
-    Ok(keys)
+    let query = client
+        .query()
+        .table_name(table)
+        .index_name("by_member")
+        .key_condition_expression("#m = :m")
+        .expression_attribute_names("#m", "member")
+        .expression_attribute_values(":m", AttributeValue::S(member.to_string()));
+    let keys = super::query_all(query)
+        .await?
+        .into_iter()
+        .filter_map(|item| {
+            let (pk, sk) = (item.get("pk")?, item.get("sk")?);
+            Some(Item::from([
+                ("pk".to_owned(), pk.clone()),
+                ("sk".to_owned(), sk.clone()),
+            ]))
+        });
+    Ok(keys.collect())
 }
 
 /// Blanks the phones and riders' names anywhere in a dispatch record (JSON).

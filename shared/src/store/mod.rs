@@ -24,6 +24,53 @@ pub mod wru;
 
 pub use error::StoreError;
 
+/// Pages one `scan_all` or `query_all` reads at most (STYLE 16).
+const MAX_PAGES: usize = 1_000_000;
+
+/// Every item `scan` returns, page after page.
+pub(crate) async fn scan_all(
+    scan: aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder,
+) -> Result<Vec<ledger::item::Item>, StoreError> {
+    let mut items = Vec::new();
+    let mut start = None;
+    for _ in 0..MAX_PAGES {
+        let page = scan
+            .clone()
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Scan", e))?;
+        items.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(next) if !next.is_empty() => start = Some(next),
+            _ => break,
+        }
+    }
+    Ok(items)
+}
+
+/// Every item `query` returns, page after page.
+pub(crate) async fn query_all(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<Vec<ledger::item::Item>, StoreError> {
+    let mut items = Vec::new();
+    let mut start = None;
+    for _ in 0..MAX_PAGES {
+        let page = query
+            .clone()
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        items.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(next) if !next.is_empty() => start = Some(next),
+            _ => break,
+        }
+    }
+    Ok(items)
+}
+
 /// Which items of a cancelled transaction failed their condition, by position (None: the
 /// error is not a cancellation, e.g. throttling).
 pub(crate) fn condition_failed(

@@ -1,5 +1,5 @@
 # A newcomer's entry points (DESIGN §1). Every target installs what it needs into .local/.
-.PHONY: up test test-sam invoke docker lint install clean-local bench-oa bench-cutoff
+.PHONY: up test test-sam invoke docker lint install clean-local bench bench-oa bench-cutoff sim
 
 EMULATOR ?= cargo-lambda
 
@@ -18,6 +18,10 @@ test-sam: docker
 ## make invoke FN=<LogicalId> EVENT=events/<function>/<file>.json: one invocation through `sam local invoke`
 invoke: docker
 	@infra/local/sam.sh invoke "$(FN)" "$(EVENT)"
+
+## make sim [SEED=1] [EVENTS=5000] [MEMBERS=12]: seeded fault simulation of the ledger over DynamoDB Local (a failing seed reproduces)
+sim:
+	@SEED=$(SEED) EVENTS=$(EVENTS) MEMBERS=$(MEMBERS) infra/sim/run.sh
 
 ## make bench-oa: the encrypted OA push in Linli and in wechatpy, side by side (optimised build; minutes the first time)
 bench-oa:

@@ -61,7 +61,7 @@ else
         done
         return $rc ;;
       *'binary(pay_api_v3)'*) cargo test -p linli-e2e --test pay_api_v3 -- --test-threads=1 ;;
-      *) cargo test -p linli -p linli-admin --test '*' ;;
+      *) cargo test -p linli -p linli-admin -p linli-sim --test '*' ;;
     esac
   }
 fi
@@ -72,7 +72,7 @@ suite "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 suite "build tests and functions" bash -c "cargo test --workspace --locked --no-run && cargo build --workspace --bins --locked"
 suite "unit + simulation (pure core, devstack)" run_tests 'kind(lib)'
 suite "wait for DynamoDB Local + SQS stand-in" bash -c "source '$root/infra/local/services.sh'; wait_for_port $dynamodb_port dynamodb && wait_for_port $moto_port moto"
-suite "adapters (DynamoDB Local, SQS stand-in)" run_tests '(package(linli) | package(linli-admin)) & kind(test)'
+suite "adapters + fault simulation (DynamoDB Local, SQS stand-in)" run_tests '(package(linli) | package(linli-admin) | package(linli-sim)) & kind(test)'
 start_devstack devstack-test --template infra/devstack/tests/template.yaml --port "$devstack_port" \
   --emulator cargo-lambda --emulator-port "$emulator_port" --env-file infra/devstack/tests/test.env
 suite "devstack start (cargo-lambda)" wait_for_health "$DEVSTACK_URL/_local/health" devstack-test 300

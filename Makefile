@@ -19,6 +19,10 @@ test-sam: docker
 invoke: docker
 	@infra/local/sam.sh invoke "$(FN)" "$(EVENT)"
 
+## make bench [SKIP_SIZES=1] [BURST="10000 64 2000"]: every DESIGN §10 figure beside its reference in one table (release builds; long the first time)
+bench:
+	@SKIP_SIZES=$(SKIP_SIZES) BURST="$(BURST)" infra/bench/all.sh
+
 ## make sim [SEED=1] [EVENTS=5000] [MEMBERS=12]: seeded fault simulation of the ledger over DynamoDB Local (a failing seed reproduces)
 sim:
 	@SEED=$(SEED) EVENTS=$(EVENTS) MEMBERS=$(MEMBERS) infra/sim/run.sh

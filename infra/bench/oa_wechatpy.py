@@ -1,6 +1,7 @@
 """The same encrypted push through wechatpy: check_signature, decrypt_message, parse_message,
 create_reply(...).render(), encrypt_message. Prints microseconds per push (best of 5 runs)."""
-import json, sys, time
+import json, sys
+from best import per_call_us
 from wechatpy import parse_message, create_reply
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import check_signature
@@ -16,11 +17,4 @@ def handle():
     reply = create_reply(i["reply_content"] if msg.content == "积分" else "success", msg).render()
     return crypto.encrypt_message(reply, nonce, ts)
 
-handle()
-n, best = 5000, float("inf")
-for _ in range(5):
-    t0 = time.perf_counter()
-    for _ in range(n):
-        handle()
-    best = min(best, (time.perf_counter() - t0) / n)
-print(f"{best * 1e6:.2f}")
+print(f"{per_call_us(handle):.2f}")

@@ -68,7 +68,17 @@ wru = load("wru")
 if wru:
     def units(name):
         return wru.get(name, {}).get("wru", 0)
-    for name, figures in wru.items():
+    # The operations in the order a member meets them; any other the run adds comes last.
+    order = ["sign-in, first (member created)", "sign-in, a known member's day",
+             "pickup order of 3 SKUs placed", "paid order: notify → points posted",
+             "delivery placed, fee held in points", "delivery paid (capture + earn) and dispatched",
+             "4 courier callbacks → delivered on time", "group-buy join placed",
+             "group-buy join paid and counted",
+             "4 courier callbacks → delivered 25 min late, compensated"]
+    ranked = sorted(wru.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    for name, figures in ranked:
+        if name.endswith("(late run)"):
+            continue
         goal, met = "", None
         if name.startswith("paid order"):
             goal, met = "≤ 8 WRU", figures["wru"] <= 8
@@ -86,9 +96,11 @@ if burst:
     row(f"sign-in burst: {burst['members']} members at concurrency {burst['concurrency']}, req/s",
         f"{burst['rps']:.0f}", "", "", "")
     row("sign-in burst: latency p50 / p99, ms", f"{burst['p50_ms']:.0f} / {burst['p99_ms']:.0f}")
-    row("sign-in burst: granted / repeats granted again",
-        f"{burst['granted']} / {burst['repeat_granted']}", f"expected {burst['members']} / 0", "", "",
-        burst["granted"] == burst["members"] and burst["repeat_granted"] == 0)
+    answered = burst["granted"] + burst["already_on_resend"]
+    row("sign-in burst: answered granted (+ already, on a resend) / repeats granted again",
+        f"{burst['granted']} (+{burst['already_on_resend']}) / {burst['repeat_granted']}",
+        f"expected {burst['members']} / 0", "", "", answered == burst["members"] and burst["repeat_granted"] == 0)
+    row("sign-in burst: pushes resent after 5 s unanswered (as WeChat does)", f"{burst['resent']}")
     row("sign-in burst: postings stored, lost, doubled",
         f"{burst['stored']}, {burst['lost']}, {burst['doubled']}", "lost 0, doubled 0", "", "",
         burst["lost"] == 0 and burst["doubled"] == 0)

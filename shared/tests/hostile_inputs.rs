@@ -1,7 +1,8 @@
 //! Hostile inputs (issue 13, part 3) for the parsers no module-level property test covered yet:
 //! the courier callbacks (raw bytes, and well-signed bodies of random fields, so the parser past
-//! the signature is reached), the couriers' API answers, the secret's JSON, and the operators'
-//! round and template files. Each returns a value or a typed error — never a panic. (OA XML,
+//! the signature is reached), the couriers' API answers, well-signed Pay v2 notifies of any fields
+//! (so the notice reader past the XML and the sign is reached), the secret's JSON, and the
+//! operators' round and template files. Each returns a value or a typed error — never a panic. (OA XML,
 //! decryption, Pay v2 XML and v3 JSON, sessions, POS requests and envelopes have their own
 //! proptests beside their parsers.)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
@@ -13,6 +14,8 @@ use linli::courier::{callback, dada, meituan, sf};
 use linli::groupbuy::template::TemplateFile;
 use linli::groupbuy::RoundFile;
 use linli::time::BusinessTime;
+use linli::wechat::pay_notify;
+use linli::wechat::pay_v2::{self, SignType};
 use proptest::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -149,5 +152,65 @@ proptest! {
             Ok(map) => prop_assert!(value.is_object() && map.len() == value.as_object().unwrap().len()),
             Err(why) => prop_assert!(!why.is_empty()),
         }
+    }
+}
+
+/// A Pay v2 notify's fields: the real names (each present or not) with any text, plus strays.
+fn pay_fields() -> impl Strategy<Value = BTreeMap<String, String>> {
+    const NAMES: [&str; 12] = [
+        "appid",
+        "mch_id",
+        "out_trade_no",
+        "transaction_id",
+        "openid",
+        "total_fee",
+        "cash_fee",
+        "time_end",
+        "result_code",
+        "return_code",
+        "return_msg",
+        "trade_type",
+    ];
+    // Any printable text: WeChat signs values as sent, and XML itself changes control characters
+    // and line ends, so those are the XML reader's proptest, not this one's.
+    let value = prop_oneof!["[0-9]{0,12}", "SUCCESS|FAIL|", "[^\\x00-\\x1f\\x7f]{0,40}"];
+    (
+        prop::collection::vec(prop::option::of(value), NAMES.len()),
+        prop::collection::btree_map("[a-z_]{1,12}", "[a-zA-Z0-9]{0,12}", 0..4),
+    )
+        .prop_map(|(values, strays)| {
+            let mut fields: BTreeMap<String, String> = NAMES
+                .iter()
+                .zip(values)
+                .filter_map(|(name, value)| value.map(|v| ((*name).to_owned(), v)))
+                .collect();
+            fields.extend(strays);
+            // CDATA cannot hold "]]>", and the reader trims text as WeChat's values never need.
+            fields.retain(|name, value| {
+                name != "sign" && !value.contains("]]>") && value.trim() == value
+            });
+            fields
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A notify signed with the right key, of any fields and values, gets past the XML and the
+    /// sign to the notice reader, which answers a notice or a typed error.
+    #[test]
+    fn well_signed_pay_v2_notifies_of_any_fields_never_panic(fields in pay_fields()) {
+        const KEY: &str = "localpayapikey0123456789abcdefgh";
+        let sign = pay_v2::sign(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())), KEY, SignType::Md5);
+        let body: String = fields
+            .iter()
+            .map(|(k, v)| format!("<{k}><![CDATA[{v}]]></{k}>"))
+            .collect();
+        let xml = format!("<xml>{body}<sign>{sign}</sign></xml>");
+        let parsed = pay_v2::parse(xml.as_bytes());
+        prop_assert!(parsed.is_ok(), "a well-formed notify parses: {parsed:?}");
+        let parsed = parsed.unwrap();
+        prop_assert!(pay_v2::verify(&parsed, KEY, SignType::Md5).is_ok());
+        let _ = pay_notify::read(&parsed);
     }
 }

@@ -109,6 +109,8 @@ pub struct World {
     rng: fastrand::Rng,
     members: Vec<MemberId>,
     clock_ms: i64,
+    /// The current cause's business time (`clock_ms`).
+    at: BusinessTime,
     n: u64,
     paid: Vec<Earned>,
     sales: Vec<Earned>,
@@ -128,6 +130,7 @@ impl World {
             rng: fastrand::Rng::with_seed(seed),
             members,
             clock_ms: START_MS,
+            at,
             n: 0,
             paid: Vec::new(),
             sales: Vec::new(),
@@ -148,6 +151,7 @@ impl World {
     pub fn next_cause(&mut self) -> Result<Cause, WorldError> {
         self.n += 1;
         self.clock_ms += self.rng.i64(0..=STEP_MS);
+        self.at = BusinessTime::from_epoch_ms(self.clock_ms)?;
         let roll = self.rng.u8(..100);
         let kind = match roll {
             0..=17 => Kind::PaidOrder,
@@ -181,26 +185,41 @@ impl World {
     }
 
     fn requests(&mut self, kind: Kind) -> Result<Vec<PostingRequest>, WorldError> {
-        let at = BusinessTime::from_epoch_ms(self.clock_ms)?;
-        let n = self.n;
+        let at = self.at;
         let m = self.rng.usize(..self.members.len());
-        let earn = |source, points| Op::Earn {
-            source,
-            points: Points::new(points),
-        };
-        let one = |id, member: usize, ops| -> Vec<PostingRequest> {
-            vec![PostingRequest::new(
-                id,
-                self.members[member].clone(),
-                at,
-                ops,
-            )]
-        };
+        match kind {
+            Kind::Cutoff => self.cutoff(at),
+            Kind::Forged | Kind::UnknownMember => self.hostile(kind, at),
+            Kind::SignIn | Kind::PosSale | Kind::PosReturn | Kind::Compensation | Kind::Redeem => {
+                self.member_cause(kind, at, m)
+            }
+            _ => self.order_cause(kind, at, m),
+        }
+    }
+
+    /// One request of `member`, at the cause's time.
+    fn one(&self, id: PostingId, member: usize, ops: Vec<Op>) -> Vec<PostingRequest> {
+        vec![PostingRequest::new(
+            id,
+            self.members[member].clone(),
+            self.at,
+            ops,
+        )]
+    }
+
+    /// Orders: paid, placed with a points hold, settled, refunded.
+    fn order_cause(
+        &mut self,
+        kind: Kind,
+        at: BusinessTime,
+        m: usize,
+    ) -> Result<Vec<PostingRequest>, WorldError> {
+        let n = self.n;
         Ok(match kind {
             Kind::PaidOrder => {
                 let points = self.rng.i64(1..=500);
                 let order = format!("O{n}");
-                let requests = one(
+                let requests = self.one(
                     PostingId::pay_order(&OrderId::parse(&order)?),
                     m,
                     vec![earn(Source::Pay, points)],
@@ -220,7 +239,7 @@ impl World {
                     points: Points::new(FEE_POINTS),
                     expires_at: at.plus_ms(7 * 24 * HOUR_MS),
                 };
-                one(PostingId::hold_order(&order), m, vec![hold])
+                self.one(PostingId::hold_order(&order), m, vec![hold])
             }
             Kind::DeliveryPaid => {
                 let (member, order) = self.holds.swap_remove(self.rng.usize(..self.holds.len()));
@@ -229,7 +248,7 @@ impl World {
                     order: order.clone(),
                     usage: Usage::DeliveryFee,
                 };
-                let requests = one(
+                let requests = self.one(
                     PostingId::pay_order(&order),
                     member,
                     vec![capture, earn(Source::Pay, points)],
@@ -246,7 +265,7 @@ impl World {
                 let void = Op::Void {
                     order: order.clone(),
                 };
-                one(PostingId::void_order(&order), member, vec![void])
+                self.one(PostingId::void_order(&order), member, vec![void])
             }
             Kind::Refund => {
                 let paid = self.paid[self.rng.usize(..self.paid.len())].clone();
@@ -255,9 +274,22 @@ impl World {
                 let claw = Op::Clawback {
                     points: Points::new(points),
                 };
-                one(PostingId::claw_refund(&refund), paid.member, vec![claw])
+                self.one(PostingId::claw_refund(&refund), paid.member, vec![claw])
             }
-            Kind::SignIn => one(
+            _ => Vec::new(),
+        })
+    }
+
+    /// A member's own causes: sign-in, in-store sales and returns, compensation, spending.
+    fn member_cause(
+        &mut self,
+        kind: Kind,
+        at: BusinessTime,
+        m: usize,
+    ) -> Result<Vec<PostingRequest>, WorldError> {
+        let n = self.n;
+        Ok(match kind {
+            Kind::SignIn => self.one(
                 PostingId::sign_in(&self.members[m], at.date()),
                 m,
                 vec![earn(Source::SignIn, SIGN_IN_POINTS)],
@@ -271,7 +303,7 @@ impl World {
                     order: sale,
                     points,
                 });
-                one(id, m, vec![earn(Source::Pos, points)])
+                self.one(id, m, vec![earn(Source::Pos, points)])
             }
             Kind::PosReturn => {
                 let sale = self.sales[self.rng.usize(..self.sales.len())].clone();
@@ -279,7 +311,7 @@ impl World {
                 let claw = Op::Clawback {
                     points: Points::new(self.rng.i64(1..=sale.points)),
                 };
-                one(
+                self.one(
                     PostingId::claw_pos(&store()?, &ret),
                     sale.member,
                     vec![claw],
@@ -289,24 +321,31 @@ impl World {
                 // Chosen again, the same order gives the same request: one grant per order.
                 let paid = self.paid[self.rng.usize(..self.paid.len())].clone();
                 let id = PostingId::comp_order(&OrderId::parse(&paid.order)?);
-                one(
+                self.one(
                     id,
                     paid.member,
                     vec![earn(Source::Compensation, COMPENSATION_POINTS)],
                 )
             }
-            Kind::Cutoff => self.cutoff(at)?,
             Kind::Redeem => {
                 let redeem = Op::Redeem {
                     usage: Usage::Goods,
                     points: Points::new(self.rng.i64(1..=300)),
                 };
-                one(
+                self.one(
                     PostingId::adjust(&TicketId::parse(&format!("T{n}"))?),
                     m,
                     vec![redeem],
                 )
             }
+            _ => Vec::new(),
+        })
+    }
+
+    /// Messages that must be refused: a known posting id with other content, a stranger.
+    fn hostile(&mut self, kind: Kind, at: BusinessTime) -> Result<Vec<PostingRequest>, WorldError> {
+        let n = self.n;
+        Ok(match kind {
             Kind::Forged => {
                 let mut forged = self.queued_pays[self.rng.usize(..self.queued_pays.len())].clone();
                 forged.ops = vec![earn(Source::Pay, 9_999)];
@@ -322,6 +361,7 @@ impl World {
                     vec![earn(Source::Pay, 10)],
                 )]
             }
+            _ => Vec::new(),
         })
     }
 
@@ -347,6 +387,13 @@ impl World {
                 ))
             })
             .collect()
+    }
+}
+
+fn earn(source: Source, points: i64) -> Op {
+    Op::Earn {
+        source,
+        points: Points::new(points),
     }
 }
 
